@@ -1,0 +1,92 @@
+"""Hydra/OmegaConf glue: where the configs live and the resolvers they use.
+
+Resolvers are registered on import, so anything that composes DeepInsight configs
+(the entry points, the tests, a notebook) imports this module first.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from deepinsight.data.transforms import channels_for
+
+
+def config_dir() -> str:
+    """Absolute path of the ``conf/`` tree (override with $DEEPINSIGHT_CONFIG_DIR)."""
+    override = os.environ.get("DEEPINSIGHT_CONFIG_DIR")
+    if override:
+        return str(Path(override).resolve())
+    return str(Path(__file__).resolve().parents[2] / "conf")
+
+
+def _if_demo(root: Any, demo_value: Any, dataset_value: Any) -> Any:
+    """Pick a default by data source: fast on the embedded demo, the seed's settings on real data."""
+    return demo_value if root in (None, "", "null") else dataset_value
+
+
+def auto_precision() -> str:
+    """bf16 mixed precision where the GPU supports it, fp16 mixed on other GPUs, fp32 on CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def default_workers() -> int:
+    """Data-loading processes: one per core, at most 8 (more rarely helps one GPU)."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def wandb_mode() -> str:
+    """W&B runs offline unless the user has set it up to go online.
+
+    Online only when $WANDB_MODE says so, or an API key is configured ($WANDB_API_KEY or a
+    netrc entry for api.wandb.ai). This keeps a fresh machine from ever waiting on the network.
+    """
+    mode = os.environ.get("WANDB_MODE")
+    if mode:
+        return mode
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    try:
+        if "api.wandb.ai" in netrc.read_text():
+            return "online"
+    except OSError:
+        pass
+    return "offline"
+
+
+def sweep_group() -> str | None:
+    """Runs of one multirun share a W&B group: the sweep directory's name. Single runs: none."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra_cfg = HydraConfig.get()
+    except (ImportError, ValueError):
+        return None
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return Path(hydra_cfg.sweep.dir).name
+    return None
+
+
+def register_resolvers() -> None:
+    resolvers = {
+        "di.if_demo": _if_demo,
+        "di.channels": channels_for,
+        "di.precision": auto_precision,
+        "di.workers": default_workers,
+        "di.wandb_mode": wandb_mode,
+        "di.sweep_group": sweep_group,
+    }
+    for name, fn in resolvers.items():
+        OmegaConf.register_new_resolver(name, fn, replace=True)
+
+
+register_resolvers()

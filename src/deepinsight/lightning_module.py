@@ -1,0 +1,158 @@
+"""One LightningModule for every model and input variant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torchmetrics.classification import BinaryPrecisionRecallCurve
+
+from deepinsight.metrics import THRESHOLD_RULE, SplitMetrics, f1_maximising_threshold
+from deepinsight.models import create_model
+
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+def _plain(value: Any) -> Any:
+    """DictConfig -> dict, so hyperparameters stay loadable with ``weights_only=True``."""
+    if isinstance(value, DictConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+class DeepfakeClassifier(L.LightningModule):
+    """Binary real-vs-fake training with BCE on one logit; score = sigmoid(logit) = P(fake).
+
+    Args:
+        net: the model spec, ``{"name": ..., "in_chans": ..., **kwargs}`` for ``create_model``.
+        optimizer: a partially applied optimizer (Hydra ``_partial_: true``) taking params.
+        scheduler: optional partially applied LR scheduler taking the optimizer.
+        preprocessing: the evaluation preprocessing, stored in checkpoints for inference.
+    """
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        preprocessing: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        spec = _plain(net)
+        self.save_hyperparameters({"net": spec, "preprocessing": _plain(preprocessing)})
+        self.net = create_model(**spec)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.loss_fn = nn.BCEWithLogitsLoss()
+        # Attribute names avoid "train"/"test", which nn.Module already uses.
+        self.train_metrics = SplitMetrics("train/")
+        self.val_metrics = SplitMetrics("val/")
+        self.test_metrics = SplitMetrics("test/")
+        self.val_curve = BinaryPrecisionRecallCurve()
+        # Chosen on the validation split at the end of every validation epoch, so each
+        # checkpoint carries the threshold that belongs to its own weights.
+        self.decision_threshold = 0.5
+        self.test_outputs: dict[str, torch.Tensor] | None = None
+        self._test_batches: list[tuple[torch.Tensor, ...]] = []
+
+    # -- the network --------------------------------------------------------------------
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+    def _shared_step(self, batch, metrics: SplitMetrics, split: str):
+        images, targets, indices = batch
+        logits = self(images).float()
+        loss = self.loss_fn(logits, targets.float())
+        scores = torch.sigmoid(logits.detach())
+        metrics.update(scores, targets)
+        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True,
+                 prog_bar=split != "test", batch_size=len(targets))
+        self.log_dict(metrics.scores, on_step=False, on_epoch=True)
+        self.log_dict(metrics.labels, on_step=False, on_epoch=True)
+        return loss, scores, targets, indices
+
+    # -- training -----------------------------------------------------------------------
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss, *_ = self._shared_step(batch, self.train_metrics, "train")
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.train_metrics.confusion_cells("train/"))
+
+    # -- validation: model selection and the decision threshold ---------------------------
+    def validation_step(self, batch, batch_idx: int) -> None:
+        _, scores, targets, _ = self._shared_step(batch, self.val_metrics, "val")
+        self.val_curve.update(scores, targets.long())
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.confusion_cells("val/"))
+        if not self.trainer.sanity_checking:
+            self.decision_threshold = f1_maximising_threshold(self.val_curve)
+            self.log("val/threshold", self.decision_threshold)
+        self.val_curve.reset()
+
+    # -- test: keep every prediction for the run directory -------------------------------
+    def on_test_epoch_start(self) -> None:
+        self._test_batches = []
+        self.test_outputs = None
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        # Full precision at test time, so the stored scores match predict/export exactly.
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            images, targets, indices = batch
+            batch = (images.float(), targets, indices)
+            _, scores, targets, indices = self._shared_step(batch, self.test_metrics, "test")
+        self._test_batches.append((indices.detach(), scores.detach().float(), targets.detach()))
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.confusion_cells("test/"))
+        indices, scores, targets = (torch.cat(parts) for parts in zip(*self._test_batches))
+        if self.trainer.world_size > 1:
+            # all_gather pads nothing here, but a DistributedSampler may repeat samples to even
+            # out ranks; duplicates are dropped by index.
+            indices, scores, targets = (self.all_gather(t).flatten() for t in (indices, scores, targets))
+        order = torch.argsort(indices)
+        indices, scores, targets = indices[order], scores[order], targets[order]
+        keep = torch.ones_like(indices, dtype=torch.bool)
+        keep[1:] = indices[1:] != indices[:-1]
+        self.test_outputs = {
+            "index": indices[keep].cpu(),
+            "score": scores[keep].cpu(),
+            "label": targets[keep].long().cpu(),
+        }
+        self._test_batches = []
+
+    # -- optimisation ---------------------------------------------------------------------
+    def configure_optimizers(self):
+        if self.optimizer_factory is None:
+            optimizer = torch.optim.Adam(self.parameters(), lr=1e-3)
+        else:
+            optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    # -- checkpoints carry what inference needs -----------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        spec = dict(self.hparams["net"])
+        checkpoint["deepinsight"] = {
+            "format_version": CHECKPOINT_FORMAT_VERSION,
+            "model": {
+                "name": spec.pop("name"),
+                "in_chans": int(spec.pop("in_chans", 3)),
+                "kwargs": spec,
+            },
+            "preprocessing": self.hparams["preprocessing"],
+            "threshold": float(self.decision_threshold),
+            "threshold_rule": THRESHOLD_RULE,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        info = checkpoint.get("deepinsight")
+        if info:
+            self.decision_threshold = float(info["threshold"])

@@ -1,0 +1,144 @@
+"""Classification metrics, from torchmetrics, in two forms.
+
+* :class:`SplitMetrics`: the per-epoch metrics for one split, updated batch by batch and logged
+  by the LightningModule (AUROC, AP, accuracy, fake-class precision/recall/F1, macro
+  precision/recall/F1, confusion matrix).
+* :func:`summarize_predictions`: the final numbers of ``results.json``, computed from the full
+  set of test scores in float64 so they equal scikit-learn's on ``test_predictions.csv``.
+
+Everywhere an image is predicted fake iff ``score >= threshold``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryAUROC,
+    BinaryAveragePrecision,
+    BinaryConfusionMatrix,
+    BinaryF1Score,
+    BinaryPrecision,
+    BinaryPrecisionRecallCurve,
+    BinaryRecall,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+from torchmetrics.functional.classification import (
+    binary_auroc,
+    binary_average_precision,
+    binary_confusion_matrix,
+)
+
+THRESHOLD_RULE = "max_f1_valid"
+
+
+def hard_predictions(scores: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The project-wide decision rule: fake (1) iff score >= threshold."""
+    return (scores >= threshold).long()
+
+
+class SplitMetrics(nn.Module):
+    """Per-epoch metrics of one split; score metrics see P(fake), label metrics see 0/1."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.scores = MetricCollection(
+            {"auroc": BinaryAUROC(), "ap": BinaryAveragePrecision()}, prefix=prefix
+        )
+        self.labels = MetricCollection(
+            {
+                "accuracy": BinaryAccuracy(),
+                "precision": BinaryPrecision(),
+                "recall": BinaryRecall(),
+                "f1": BinaryF1Score(),
+                "macro_precision": MulticlassPrecision(num_classes=2, average="macro"),
+                "macro_recall": MulticlassRecall(num_classes=2, average="macro"),
+                "macro_f1": MulticlassF1Score(num_classes=2, average="macro"),
+            },
+            prefix=prefix,
+        )
+        self.confusion = BinaryConfusionMatrix()
+
+    def update(self, scores: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5) -> None:
+        targets = targets.long()
+        preds = hard_predictions(scores, threshold)
+        self.scores.update(scores, targets)
+        self.labels.update(preds, targets)
+        self.confusion.update(preds, targets)
+
+    def confusion_cells(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The confusion matrix as four loggable scalars; resets it for the next epoch."""
+        (tn, fp), (fn, tp) = self.confusion.compute().float()
+        self.confusion.reset()
+        return {f"{prefix}cm_tn": tn, f"{prefix}cm_fp": fp, f"{prefix}cm_fn": fn, f"{prefix}cm_tp": tp}
+
+
+def f1_maximising_threshold(curve: BinaryPrecisionRecallCurve) -> float:
+    """The score threshold with the highest F1 (fake = positive) on the data the curve saw.
+
+    Ties go to the highest threshold (fewest images flagged as fake).
+    """
+    precision, recall, thresholds = curve.compute()
+    f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+    # The last precision/recall pair has no threshold (recall 0); exclude it.
+    f1 = f1[: len(thresholds)]
+    best = torch.nonzero(f1 == f1.max()).flatten().max()
+    return float(thresholds[best])
+
+
+def _ratio(num: float, den: float) -> float:
+    # scikit-learn's zero_division=0 convention: an undefined ratio counts as 0.
+    return num / den if den else 0.0
+
+
+def _per_class(matrix: torch.Tensor) -> dict[str, dict[str, Any]]:
+    """Precision/recall/F1/support per class, from torchmetrics' confusion-matrix counts.
+
+    Derived in float64 Python arithmetic so the numbers match scikit-learn to the last digit
+    (torchmetrics' own ratios are float32).
+    """
+    (tn, fp), (fn, tp) = (int(v) for v in matrix[0]), (int(v) for v in matrix[1])
+    out = {}
+    # For the real class the roles swap: its true positives are the true negatives.
+    for name, hit, false_alarm, miss in (("real", tn, fn, fp), ("fake", tp, fp, fn)):
+        precision = _ratio(hit, hit + false_alarm)
+        recall = _ratio(hit, hit + miss)
+        out[name] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": _ratio(2 * precision * recall, precision + recall),
+            "support": hit + miss,
+        }
+    return out
+
+
+def summarize_predictions(
+    targets: torch.Tensor, scores: torch.Tensor, threshold: float = 0.5
+) -> dict[str, Any]:
+    """The ``test`` block of results.json for one set of predictions (see docs/contracts.md)."""
+    targets = torch.as_tensor(targets).long()
+    scores = torch.as_tensor(scores, dtype=torch.float64)
+    preds = hard_predictions(scores, threshold)
+    matrix = binary_confusion_matrix(preds, targets)
+    per_class = _per_class(matrix)
+    return {
+        "auroc": float(binary_auroc(scores, targets)),
+        "ap": float(binary_average_precision(scores, targets)),
+        "accuracy": _ratio(int(matrix.diagonal().sum()), int(targets.numel())),
+        "precision": per_class["fake"]["precision"],
+        "recall": per_class["fake"]["recall"],
+        "f1": per_class["fake"]["f1"],
+        "macro_precision": sum(c["precision"] for c in per_class.values()) / 2,
+        "macro_recall": sum(c["recall"] for c in per_class.values()) / 2,
+        "macro_f1": sum(c["f1"] for c in per_class.values()) / 2,
+        "threshold": float(threshold),
+        "n": int(targets.numel()),
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
+    }
