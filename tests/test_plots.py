@@ -1,4 +1,4 @@
-"""Figures: valid PNGs, one legend entry per run with scikit-learn's numbers, clear bad-input errors."""
+"""Figures: valid PNGs, one legend entry per run with scikit-learn's numbers, clear errors."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def test_roc_and_pr_figures_have_one_legend_entry_per_run_with_sklearn_scores(tm
     pr_labels = save_pr_curves(curves, tmp_path / "pr.png")
 
     assert len(roc_labels) == len(pr_labels) == 3
-    for (name, labels, scores), roc_label, pr_label in zip(curves, roc_labels, pr_labels):
+    for (name, labels, scores), roc_label, pr_label in zip(
+        curves, roc_labels, pr_labels, strict=True
+    ):
         assert roc_label == f"{name} (AUROC = {roc_auc_score(labels, scores):.4f})"
         assert pr_label == f"{name} (AP = {average_precision_score(labels, scores):.4f})"
     _assert_png(tmp_path / "roc.png")

@@ -77,7 +77,7 @@ def _write_run(run_dir: Path, model, data, seed, separation=None, group=None) ->
             writer.writerow(["path", "label", "score"])
             writer.writerows(
                 (f"/data/test/{i},x.jpg", int(y), repr(float(s)))
-                for i, (y, s) in enumerate(zip(labels, scores))
+                for i, (y, s) in enumerate(zip(labels, scores, strict=True))
             )
         results = {**identity, "status": "completed", "experiment": f"{model}_{data}"}
         results["test"] = _metrics(labels, scores)
@@ -238,7 +238,9 @@ def test_wandb_summary_run_is_written_offline_in_the_runs_group(tmp_path):
     assert len(run_files) == 1
     raw = run_files[0].read_bytes()
     assert b"seed-sweep-7" in raw and b"comparison" in raw and b"report" in raw
-    tables = list((offline_runs[0] / "files" / "media" / "table").glob("comparison_*.table.json"))
+    tables = list(
+        (offline_runs[0] / "files" / "media" / "table").glob("comparison_[0-9]*.table.json")
+    )
     assert len(tables) == 1
     table = json.loads(tables[0].read_text())
     assert table["columns"] == list(report.CSV_COLUMNS)

@@ -26,7 +26,11 @@ from torch.utils.data import DataLoader, IterableDataset, Subset
 
 from deepinsight import CLASS_NAMES
 from deepinsight.errors import DeepInsightError
-from deepinsight.plots import save_embedding_pca
+from deepinsight.plots import save_embedding_pca, write_test_plots
+
+# write_test_plots lives in plots.py; it is re-exported here because the training entry point
+# runs all test-time analysis (figures, PCA, probe) through this module.
+__all__ = ["analyse_test_embeddings", "extract_features", "linear_probe", "write_test_plots"]
 
 EMBEDDINGS_PCA_FILENAME = "embeddings_pca.png"
 

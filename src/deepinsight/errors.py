@@ -11,6 +11,8 @@ T = TypeVar("T")
 # Exit codes shared by every command-line entry point.
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
+# predict: the run finished, but some input files could not be scored (see their error column).
+EXIT_SOME_FILES_FAILED = 3
 
 
 class DeepInsightError(Exception):

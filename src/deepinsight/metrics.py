@@ -82,12 +82,17 @@ class SplitMetrics(nn.Module):
 def f1_maximising_threshold(curve: BinaryPrecisionRecallCurve) -> float:
     """The score threshold with the highest F1 (fake = positive) on the data the curve saw.
 
-    Ties go to the highest threshold (fewest images flagged as fake).
+    Ties go to the highest threshold (fewest images flagged as fake). Falls back to 0.5 when
+    the data holds no fake image.
     """
     precision, recall, thresholds = curve.compute()
+    thresholds = torch.atleast_1d(thresholds)
     f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
     # The last precision/recall pair has no threshold (recall 0); exclude it.
     f1 = f1[: len(thresholds)]
+    if f1.numel() == 0 or float(f1.max()) == 0.0:
+        # No fake image was seen (or none can be found): nothing to tune, keep the default.
+        return 0.5
     best = torch.nonzero(f1 == f1.max()).flatten().max()
     return float(thresholds[best])
 

@@ -173,6 +173,7 @@ def summarise_variants(runs: Sequence[RunResult]) -> list[dict[str, Any]]:
             groups[(run.model, run.data)].append(run)
     rows = []
     for (model, data), members in groups.items():
+        members = sorted(members, key=lambda r: (r.seed is None, r.seed or 0))
         row: dict[str, Any] = {
             "model": model,
             "data": data,
@@ -303,7 +304,7 @@ def render_markdown(
             side_by_side.append(
                 [
                     ref["variant"],
-                    f"this report ({match['n_runs']} runs)",
+                    f"this report ({match['n_runs']} run{'s' if match['n_runs'] > 1 else ''})",
                     *(_mean_std(match, m) for m in METRICS),
                 ]
             )
@@ -391,21 +392,22 @@ def log_to_wandb(
 ) -> Path | None:
     """Log the tables and figures to a W&B summary run; returns the run's local folder.
 
-    Offline unless WANDB_MODE says otherwise or an API key is set, so a report never waits on
-    the network by surprise. The run's files go under ``output/wandb/``.
+    The mode is the training runs' rule (``deepinsight.config.wandb_mode``): offline unless W&B
+    is set up online, so a report never waits on the network by surprise. The run's files go
+    under ``output/wandb/``.
     """
     import wandb
 
+    from deepinsight.config import wandb_mode
+
     config_group, project = _wandb_keys(runs)
-    has_key = bool(os.environ.get("WANDB_API_KEY"))
-    mode = os.environ.get("WANDB_MODE") or ("online" if has_key else "offline")
     summary_run = wandb.init(
         project=project or "deepinsight",
         group=group or config_group,
         job_type="report",
         name="comparison",
         dir=str(output),
-        mode=mode,
+        mode=wandb_mode(),
         config={"runs": [r.run for r in runs]},
         settings=wandb.Settings(console="off", init_timeout=30, save_code=False),
     )

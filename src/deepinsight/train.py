@@ -104,7 +104,8 @@ def analyse_run(cfg, run_dir, model, datamodule, summary, labels, scores, result
         from deepinsight import embeddings
     except ImportError:  # analysis module not available in this build
         return []
-    if not hasattr(embeddings, "write_test_plots"):
+    if len(set(labels.tolist())) < 2:
+        log.warning("the test predictions hold one class only: no curves or feature analysis")
         return []
     figures = embeddings.write_test_plots(
         run_dir, labels, scores, summary["confusion_matrix"], title=cfg.run_name
@@ -112,8 +113,8 @@ def analyse_run(cfg, run_dir, model, datamodule, summary, labels, scores, result
     if cfg.analysis.enabled:
         results["embedding_probe"] = embeddings.analyse_test_embeddings(
             model.net,
-            datamodule.eval_dataloader("train"),
-            datamodule.eval_dataloader("test"),
+            datamodule.eval_dataloader("train", cfg.analysis.max_samples, seed=cfg.seed),
+            datamodule.eval_dataloader("test", cfg.analysis.max_samples, seed=cfg.seed),
             run_dir,
             max_samples=cfg.analysis.max_samples,
             device=model.device,

@@ -9,7 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS, load_image
 from deepinsight.data.layouts import SPLITS, DatasetSplits, Sample, discover_splits
@@ -161,11 +161,21 @@ class DeepfakeDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 
-    def eval_dataloader(self, split: str) -> DataLoader:
-        """An unshuffled loader of any split with evaluation transforms (for analysis)."""
-        dataset = self.dataset(split)
+    def eval_dataloader(
+        self, split: str, max_samples: int | None = None, seed: int = 0
+    ) -> DataLoader:
+        """An unshuffled loader of a split with evaluation transforms (for analysis).
+
+        With ``max_samples`` it covers a seeded random subset, so a capped sample still holds
+        both classes (the splits are stored class by class).
+        """
+        dataset: Dataset = self.dataset(split)
         if split == "train":
             transform = build_transforms(self.variant, self.image_size, train=False)
-            dataset = ImageFileDataset(dataset.samples, transform, self.max_pixels)
+            dataset = ImageFileDataset(self.datasets[split].samples, transform, self.max_pixels)
+        if max_samples is not None and len(dataset) > max_samples:
+            generator = torch.Generator().manual_seed(seed)
+            chosen = torch.randperm(len(dataset), generator=generator)[:max_samples]
+            dataset = Subset(dataset, sorted(chosen.tolist()))
         return DataLoader(dataset, batch_size=self.batch_size, shuffle=False,
                           num_workers=self.num_workers)

@@ -69,9 +69,10 @@ def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     except Image.UnidentifiedImageError:
         raise ImageLoadError(f"not an image, or not a {READABLE_FORMATS} file") from None
     except Image.DecompressionBombError as err:
-        raise ImageLoadError(f"refused as a possible decompression bomb: {err}") from None
+        reason = str(err).split(", could be")[0]  # PIL's message, minus its own conclusion
+        raise ImageLoadError(f"refused as a possible decompression bomb: {reason}") from None
     except Exception as err:  # PIL raises many types for bad data; all mean "not usable"
-        raise ImageLoadError(f"corrupt or truncated image ({first_line(err)})") from None
+        raise ImageLoadError(f"corrupt or truncated image ({_first_line(err)})") from None
 
 
 def check_pixel_count(img: Image.Image, max_pixels: int | None) -> None:
@@ -112,7 +113,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def first_line(err: BaseException) -> str:
+def _first_line(err: BaseException) -> str:
     """The first line of an exception's message, or its type name when it has none."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__

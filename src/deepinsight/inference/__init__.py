@@ -1,0 +1,26 @@
+"""Inference: load a trained detector (checkpoint or ONNX), score image files, explain scores.
+
+- :func:`load_detector` -> :class:`Detector` (``preprocessing``, ``threshold``, ``score``);
+- :func:`collect_image_files` expands files, folders and globs;
+- :func:`iterate_batches` streams them through the evaluation transform;
+- :mod:`deepinsight.inference.onnx_export` and :mod:`deepinsight.inference.gradcam` hold the
+  ONNX export and the Grad-CAM overlays (imported on demand: they pull in heavier packages).
+"""
+
+from deepinsight.inference.batches import ImageBatch, iterate_batches
+from deepinsight.inference.detector import Detector, load_detector
+from deepinsight.inference.inputs import CollectedInputs, collect_image_files
+from deepinsight.inference.results import PredictionRow, decide
+from deepinsight.inference.spec import DetectorSpec
+
+__all__ = [
+    "CollectedInputs",
+    "Detector",
+    "DetectorSpec",
+    "ImageBatch",
+    "PredictionRow",
+    "collect_image_files",
+    "decide",
+    "iterate_batches",
+    "load_detector",
+]

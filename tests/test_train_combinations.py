@@ -1,0 +1,72 @@
+"""Every model x data combination composes and runs a fast_dev_run end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deepinsight.train import train
+
+MODELS = ("densenet121", "custom_cnn", "efficientnet")
+VARIANTS = ("rgb", "grayscale", "augmented")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("model", MODELS)
+def test_fast_dev_run(model, variant, compose, tiny_dataset, tmp_path):
+    cfg = compose(
+        [
+            f"model={model}",
+            f"data={variant}",
+            f"data.root={tiny_dataset}",
+            "data.image_size=32",
+            "data.batch_size=4",
+            "trainer=cpu",
+            "trainer.fast_dev_run=true",
+            "logger=none",
+            "analysis.enabled=false",
+        ]
+    )
+    assert cfg.model.net.in_chans == (1 if variant == "grayscale" else 3)
+    results = train(cfg, tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["status"] == "completed"
+    assert (saved["model"], saved["data"]) == (model, variant)
+    # fast_dev_run tests a single batch.
+    assert saved["test"]["n"] == 4
+    assert results["test"]["auroc"] == saved["test"]["auroc"]
+
+
+def test_experiment_configs_reproduce_seed_settings(compose):
+    for name in ("densenet121_rgb", "densenet121_augmented", "densenet121_grayscale",
+                 "custom_cnn_rgb", "efficientnet_rgb"):
+        cfg = compose([f"experiment={name}"])
+        assert cfg.experiment_name == name
+        assert cfg.data.image_size == 224
+        assert cfg.data.batch_size == 32
+        assert cfg.trainer.max_epochs == 20
+        assert cfg.model.optimizer.lr == pytest.approx(1e-3)
+        assert cfg.model.optimizer._target_ == "torch.optim.Adam"
+    assert compose(["experiment=densenet121_grayscale"]).data.variant == "grayscale"
+    assert compose(["experiment=custom_cnn_rgb"]).model.net.name == "custom_cnn"
+
+
+def test_defaults_follow_the_data_source(compose, tmp_path):
+    demo = compose([])
+    real = compose([f"data.root={tmp_path}"])
+    assert (demo.data.image_size, demo.data.batch_size) == (64, 64)
+    assert (real.data.image_size, real.data.batch_size, real.trainer.max_epochs) == (224, 32, 20)
+    assert real.model.optimizer.lr == pytest.approx(1e-3)
+    # Explicit overrides always win.
+    assert compose([f"data.root={tmp_path}", "data.image_size=96"]).data.image_size == 96
+    assert compose(["trainer.max_epochs=3"]).trainer.max_epochs == 3
+
+
+def test_cpu_runs_full_precision(compose):
+    cfg = compose([])
+    import torch
+
+    if not torch.cuda.is_available():
+        assert cfg.trainer.precision == "32-true"
+    assert compose(["trainer.precision=bf16-mixed"]).trainer.precision == "bf16-mixed"
