@@ -26,10 +26,11 @@ def test_fast_dev_run(model, variant, compose, tiny_dataset, tmp_path):
             "trainer.fast_dev_run=true",
             "logger=none",
             "analysis.enabled=false",
-        ]
+        ],
+        run_dir=tmp_path / "run",
     )
     assert cfg.model.net.in_chans == (1 if variant == "grayscale" else 3)
-    results = train(cfg, tmp_path / "run")
+    results = train(cfg)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["status"] == "completed"
     assert (saved["model"], saved["data"]) == (model, variant)

@@ -3,8 +3,10 @@
 * :class:`SplitMetrics`: the per-epoch metrics for one split, updated batch by batch and logged
   by the LightningModule (AUROC, AP, accuracy, fake-class precision/recall/F1, macro
   precision/recall/F1, confusion matrix).
-* :func:`summarize_predictions`: the final numbers of ``results.json``, computed from the full
-  set of test scores in float64 so they equal scikit-learn's on ``test_predictions.csv``.
+* :func:`summarize_predictions`: the final numbers of ``results.json``, from the full set of
+  test scores in float64. AUROC and AP use scikit-learn's reference implementations (torchmetrics
+  computes them in float32, about 1e-8 off), so they equal what anyone recomputes from
+  ``test_predictions.csv``; the threshold metrics derive from torchmetrics' confusion matrix.
 
 Everywhere an image is predicted fake iff ``score >= threshold``.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -29,11 +32,7 @@ from torchmetrics.classification import (
     MulticlassPrecision,
     MulticlassRecall,
 )
-from torchmetrics.functional.classification import (
-    binary_auroc,
-    binary_average_precision,
-    binary_confusion_matrix,
-)
+from torchmetrics.functional.classification import binary_confusion_matrix
 
 THRESHOLD_RULE = "max_f1_valid"
 
@@ -133,8 +132,8 @@ def summarize_predictions(
     matrix = binary_confusion_matrix(preds, targets)
     per_class = _per_class(matrix)
     return {
-        "auroc": float(binary_auroc(scores, targets)),
-        "ap": float(binary_average_precision(scores, targets)),
+        "auroc": float(roc_auc_score(targets.numpy(), scores.numpy())),
+        "ap": float(average_precision_score(targets.numpy(), scores.numpy())),
         "accuracy": _ratio(int(matrix.diagonal().sum()), int(targets.numel())),
         "precision": per_class["fake"]["precision"],
         "recall": per_class["fake"]["recall"],

@@ -45,8 +45,12 @@ def run_keys(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Fit on train, select on valid, evaluate the best checkpoint on test; return results."""
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit on train, select on valid, evaluate the best checkpoint on test; return results.
+
+    Everything is written to ``cfg.paths.output_dir`` (Hydra's run directory).
+    """
+    run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True)
@@ -150,7 +154,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
              cfg.data.variant, cfg.seed, run_dir)
     started = time.monotonic()
     try:
-        results = train(cfg, run_dir)
+        results = train(cfg)
     except (Exception, KeyboardInterrupt) as err:
         record_failure(run_dir, cfg, err)
         finish_wandb(exit_code=1)

@@ -78,11 +78,15 @@ class GradCamOverlays:
         # Column 0 of LogitColumn is the fake logit: the map explains "why fake".
         self._target = ClassifierOutputTarget(0)
 
+    def heatmaps(self, images: torch.Tensor) -> np.ndarray:
+        """``(N, C, S, S)`` images -> ``(N, S, S)`` Grad-CAM maps of the fake logit, in [0, 1]."""
+        return self._cam(input_tensor=images, targets=[self._target] * len(images))
+
     def render(self, images: torch.Tensor) -> list[np.ndarray]:
         """``(N, C, S, S)`` images in [0, 1] -> N uint8 RGB overlays of shape (S, S, 3)."""
         from pytorch_grad_cam.utils.image import show_cam_on_image
 
-        heatmaps = self._cam(input_tensor=images, targets=[self._target] * len(images))
+        heatmaps = self.heatmaps(images)
         pictures = images.detach().cpu().float().numpy().transpose(0, 2, 3, 1)
         if pictures.shape[-1] == 1:
             pictures = np.repeat(pictures, 3, axis=-1)

@@ -1,0 +1,148 @@
+"""Helpers shared by the inference tests: tiny checkpoints, an image zoo, running the CLIs.
+
+Checkpoints are written here in the contract format (docs/contracts.md) straight from
+``create_model``, so these tests do not depend on the training code.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from deepinsight.models import create_model
+
+IMAGE_SIZE = 32
+
+
+def make_checkpoint(
+    path: Path,
+    model: str = "custom_cnn",
+    channels: int = 3,
+    image_size: int = IMAGE_SIZE,
+    threshold: float = 0.5,
+    seed: int = 0,
+    **kwargs,
+) -> Path:
+    """Save an untrained ``model`` as a DeepInsight checkpoint; returns ``path``.
+
+    The head is given large random weights so scores spread over (0, 1) instead of all sitting
+    near 0.5: comparisons between runtimes and thresholds then mean something.
+    """
+    torch.manual_seed(seed)
+    net = create_model(model, in_chans=channels, **kwargs).eval()
+    with torch.no_grad():
+        net.head.weight.normal_(0.0, 30.0 / net.num_features**0.5)
+        net.head.bias.fill_(-float(net.head.weight.sum()) * 0.05)
+    checkpoint = {
+        "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
+        "deepinsight": {
+            "format_version": 1,
+            "model": {"name": model, "in_chans": channels, "kwargs": kwargs},
+            "preprocessing": {
+                "image_size": image_size,
+                "channels": channels,
+                "resize": "bilinear_antialias",
+                "scale": "unit",
+            },
+            "threshold": threshold,
+            "threshold_rule": "max_f1_valid",
+        },
+        # Lightning writes more keys; a reader must ignore what it does not need.
+        "epoch": 0,
+        "pytorch-lightning_version": "2.6.0",
+    }
+    torch.save(checkpoint, path)
+    return path
+
+
+def random_rgb(height: int = 40, width: int = 48, seed: int = 0) -> Image.Image:
+    """A smooth random colour image (JPEG-friendly, and different per seed)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR)
+
+
+def png_with_header_size(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose IHDR claims ``width`` x ``height``: a decompression-bomb header."""
+    Image.new("L", (8, 8)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[8:33] = struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def write_good_images(folder: Path) -> list[Path]:
+    """One file per mode / format / quirk load_image must handle; all must be scored."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = random_rgb()
+    images: dict[str, Image.Image | Callable[[Path], None]] = {
+        "rgb.jpg": base,
+        "rgb.png": base,
+        "rgb.webp": base,
+        "rgb.bmp": base,
+        "rgb.tiff": base,
+        "palette.gif": base.convert("P"),
+        "rgba.png": base.convert("RGBA"),
+        "rgba.webp": base.convert("RGBA"),
+        "palette.png": base.convert("P"),
+        "gray.png": base.convert("L"),
+        "gray_alpha.png": base.convert("LA"),
+        "cmyk.jpg": base.convert("CMYK"),
+        "cmyk.tiff": base.convert("CMYK"),
+        "bilevel.png": base.convert("1"),
+        "gray16.png": Image.fromarray(np.asarray(base.convert("L"), np.uint16) * 257),
+        "gray16.tiff": Image.fromarray(np.asarray(base.convert("L"), np.uint16) * 257),
+        "tiny_1x1.png": base.resize((1, 1)),
+        "thin_3x500.png": base.resize((3, 500)),
+    }
+    paths = []
+    for name, image in images.items():
+        image.save(folder / name)
+        paths.append(folder / name)
+    palette_t = base.convert("P")
+    palette_t.save(folder / "palette_transparent.png", transparency=0)
+    exif = base.getexif()
+    exif[0x0112] = 6  # EXIF orientation: rotate 90 degrees clockwise to display
+    base.save(folder / "exif_rotated.jpg", exif=exif)
+    paths += [folder / "palette_transparent.png", folder / "exif_rotated.jpg"]
+    return paths
+
+
+def write_broken_images(folder: Path) -> dict[Path, str]:
+    """Files that must each get an error row; value: a word the error must contain."""
+    folder.mkdir(parents=True, exist_ok=True)
+    random_rgb().save(folder / "source.jpg")
+    jpeg = (folder / "source.jpg").read_bytes()
+    (folder / "source.jpg").unlink()
+    broken = {
+        folder / "empty.jpg": b"",
+        folder / "truncated.jpg": jpeg[: len(jpeg) // 2],
+        folder / "text.png": b"this is not an image\n",
+    }
+    for path, data in broken.items():
+        path.write_bytes(data)
+    bomb = png_with_header_size(folder / "bomb.png", 40_000, 40_000)
+    return {
+        folder / "empty.jpg": "empty",
+        folder / "truncated.jpg": "truncated",
+        folder / "text.png": "not an image",
+        bomb: "decompression bomb",
+    }
+
+
+def run_cli(
+    main: Callable[[Sequence[str]], None], argv: Sequence[str], capsys
+) -> tuple[int, str, str]:
+    """Run a ``main(argv)`` entry point in-process: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err
