@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from deepinsight.models import create_model
@@ -32,14 +33,18 @@ def make_checkpoint(
 ) -> Path:
     """Save an untrained ``model`` as a DeepInsight checkpoint; returns ``path``.
 
-    The head is given large random weights so scores spread over (0, 1) instead of all sitting
-    near 0.5: comparisons between runtimes and thresholds then mean something.
+    The head is calibrated so that logits spread over about [-4, 4] on test-like images instead
+    of all sitting at one value: comparisons between runtimes and thresholds then mean something.
     """
     torch.manual_seed(seed)
     net = create_model(model, in_chans=channels, **kwargs).eval()
     with torch.no_grad():
-        net.head.weight.normal_(0.0, 30.0 / net.num_features**0.5)
-        net.head.bias.fill_(-float(net.head.weight.sum()) * 0.05)
+        features = net.forward_features(calibration_images(channels, image_size))
+        direction = torch.randn(net.num_features)
+        projected = features @ direction
+        scale = 2.0 / (projected.std() + 1e-12)
+        net.head.weight.copy_((direction * scale).unsqueeze(0))
+        net.head.bias.fill_(float(-projected.mean() * scale))
     checkpoint = {
         "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
         "deepinsight": {
@@ -60,6 +65,16 @@ def make_checkpoint(
     }
     torch.save(checkpoint, path)
     return path
+
+
+def calibration_images(channels: int, size: int) -> torch.Tensor:
+    """Smooth blobs and noise at several brightnesses, like the images the tests score."""
+    generator = torch.Generator().manual_seed(123)
+    smooth = F.interpolate(torch.rand(8, channels, 4, 4, generator=generator), size=size,
+                           mode="bilinear")  # fmt: skip
+    brightness = torch.linspace(0.2, 1.0, 8).view(8, 1, 1, 1)
+    noise = torch.rand(8, channels, size, size, generator=generator) * brightness
+    return torch.cat([smooth, noise])
 
 
 def random_rgb(height: int = 40, width: int = 48, seed: int = 0) -> Image.Image:

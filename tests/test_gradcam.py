@@ -54,6 +54,10 @@ def test_heatmap_explains_the_fake_logit(tmp_path):
     ckpt = make_checkpoint(tmp_path / "small.ckpt", "custom_cnn", 3, widths=[8, 16])
     detector = load_detector(ckpt, device="cpu")
     net = detector.net
+    with torch.no_grad():
+        # Positive weights on non-negative features: every image has evidence for "fake", so
+        # no map is legitimately all zero (Grad-CAM keeps only positive evidence).
+        net.head.weight.abs_()
     images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
     layer = find_target_layer(net, detector.preprocessing)

@@ -31,6 +31,7 @@ COMPLETED_RUNS = [
     ("3", "densenet121", "rgb", 2, 2.0),
 ]
 FAILED_RUN = ("4", "densenet121", "augmented", 1)
+KILLED_RUN = ("5", "custom_cnn", "rgb", 2)
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +83,13 @@ def _write_run(run_dir: Path, model, data, seed, separation=None, group=None) ->
         results = {**identity, "status": "completed", "experiment": f"{model}_{data}"}
         results["test"] = _metrics(labels, scores)
     (run_dir / "results.json").write_text(json.dumps(results))
+    _write_config(run_dir, model, data, seed, group)
+
+
+def _write_config(run_dir: Path, model, data, seed, group=None) -> None:
+    """The resolved config.yaml a job writes when it starts (only the keys the report reads)."""
     (run_dir / "config.yaml").write_text(
+        f"seed: {seed}\nmodel:\n  net:\n    name: {model}\ndata:\n  variant: {data}\n"
         f"logger:\n  wandb:\n    project: di-test\n    group: {group or 'null'}\n"
     )
 
@@ -93,6 +100,9 @@ def multirun(tmp_path) -> Path:
     for job, model, data, seed, separation in COMPLETED_RUNS:
         _write_run(root / job, model, data, seed, separation)
     _write_run(root / FAILED_RUN[0], *FAILED_RUN[1:])
+    # A job killed before it could write results.json (e.g. out of host memory).
+    (root / KILLED_RUN[0]).mkdir()
+    _write_config(root / KILLED_RUN[0], *KILLED_RUN[1:])
     return root
 
 
@@ -106,8 +116,9 @@ def test_comparison_csv_equals_results_json_sorted_by_auroc(multirun, capsys):
 
     rows = _read_csv(multirun / "comparison.csv")
     assert list(rows[0]) == list(report.CSV_COLUMNS)
-    assert [r["run"] for r in rows[-1:]] == ["4"] and rows[-1]["status"] == "failed"
-    completed = rows[:-1]
+    assert [(r["run"], r["status"]) for r in rows[-2:]] == [("4", "failed"), ("5", "unfinished")]
+    assert (rows[-1]["model"], rows[-1]["data"], rows[-1]["seed"]) == ("custom_cnn", "rgb", "2")
+    completed = rows[:-2]
     assert {r["run"] for r in completed} == {job for job, *_ in COMPLETED_RUNS}
     for row in completed:
         results = json.loads((multirun / row["run"] / "results.json").read_text())
@@ -138,6 +149,7 @@ def test_markdown_lists_failed_run_variants_and_seed_reference(multirun):
     markdown = (multirun / "comparison.md").read_text()
 
     assert "**failed**: CUDA out of memory" in markdown
+    assert "`5` (custom_cnn/rgb, seed 2): **unfinished**: no results.json" in markdown
     assert "traceback" not in markdown  # only the error's first line
     for reference in report.load_seed_reference():
         assert reference["variant"] in markdown
@@ -219,7 +231,7 @@ def test_module_runs_as_a_command(multirun, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "comparison.csv" in result.stdout
-    assert len(_read_csv(out / "comparison.csv")) == len(COMPLETED_RUNS) + 1
+    assert len(_read_csv(out / "comparison.csv")) == len(COMPLETED_RUNS) + 2
     assert not (out / "wandb").exists()  # the runs had no wandb/ folder, so auto stays off
 
 

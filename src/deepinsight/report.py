@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from deepinsight.errors import EXIT_OK, DeepInsightError, run_cli
 from deepinsight.plots import save_pr_curves, save_roc_curves
@@ -53,6 +54,8 @@ VARIANT_COLUMNS = (
     *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
 )
 COMPLETED = "completed"
+# Where a run's resolved config.yaml names its model, data variant and seed.
+CONFIG_IDENTITY = ("model.net.name", "data.variant", "seed")
 
 
 @dataclass(frozen=True)
@@ -112,18 +115,40 @@ def parse_args(argv: Sequence[str]) -> ReportOptions | None:
     )
 
 
-def find_results(dirs: Sequence[Path]) -> list[Path]:
-    """Every results.json under ``dirs`` once, skipping copies W&B keeps in its own folders."""
-    found = {
+def _contract_files(dirs: Sequence[Path], name: str) -> set[Path]:
+    """Every ``name`` under ``dirs`` once, skipping W&B's and Hydra's own copies of files."""
+    return {
         path.resolve()
         for directory in dirs
-        for path in directory.rglob("results.json")
-        if "wandb" not in path.relative_to(directory).parts
+        for path in directory.rglob(name)
+        if not {"wandb", ".hydra"} & set(path.relative_to(directory).parts)
     }
+
+
+def find_results(dirs: Sequence[Path]) -> list[Path]:
+    """Every run's results.json under ``dirs``; one clear error when there is none."""
+    found = _contract_files(dirs, "results.json")
     if not found:
         listed = " ".join(str(d) for d in dirs)
         raise DeepInsightError(f"no results.json found under {listed}; is it a run directory?")
     return sorted(found)
+
+
+def find_unfinished(dirs: Sequence[Path]) -> list[Path]:
+    """Run directories (config.yaml written at start) without results.json: killed jobs."""
+    started = {path.parent for path in _contract_files(dirs, "config.yaml")}
+    finished = {path.parent for path in _contract_files(dirs, "results.json")}
+    return sorted(started - finished)
+
+
+def _read_config(run_dir: Path):
+    """The run's resolved config.yaml, or None when it is missing or unreadable."""
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.load(run_dir / "config.yaml")
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
 
 
 def _run_name(run_dir: Path, base: Path) -> str:
@@ -154,12 +179,29 @@ def load_run(results_path: Path, base: Path) -> RunResult:
     return RunResult(name, run_dir, *identity, COMPLETED, metrics=metrics)
 
 
+def unfinished_run(run_dir: Path, base: Path) -> RunResult:
+    """A row for a job that started (it wrote config.yaml) but never wrote results.json."""
+    from omegaconf import OmegaConf
+
+    config = _read_config(run_dir)
+    model, data, seed = (
+        (None, None, None)
+        if config is None
+        else (OmegaConf.select(config, key, default=None) for key in CONFIG_IDENTITY)
+    )
+    error = "no results.json: the job was killed or is still running"
+    return RunResult(
+        _run_name(run_dir, base), run_dir, model, data, seed, "unfinished", error=error
+    )
+
+
 def collect_runs(dirs: Sequence[Path]) -> list[RunResult]:
     """All runs under ``dirs``: completed ones by AUROC (best first), then the rest by name."""
     resolved = [d.resolve() for d in dirs]
     # Names are relative to the folder holding every DIR: the DIR itself when there is one.
     base = Path(os.path.commonpath(resolved))
     runs = [load_run(path, base) for path in find_results(resolved)]
+    runs += [unfinished_run(run_dir, base) for run_dir in find_unfinished(resolved)]
     completed = sorted((r for r in runs if r.completed), key=lambda r: (-r.metrics["auroc"], r.run))
     others = sorted((r for r in runs if not r.completed), key=lambda r: r.run)
     return completed + others
@@ -367,9 +409,8 @@ def _wandb_keys(runs: Sequence[RunResult]) -> tuple[str | None, str | None]:
 
     groups, projects = [], []
     for run in runs:
-        config_path = run.run_dir / "config.yaml"
-        if config_path.is_file():
-            config = OmegaConf.load(config_path)
+        config = _read_config(run.run_dir)
+        if config is not None:
             groups.append(OmegaConf.select(config, "logger.wandb.group", default=None))
             projects.append(OmegaConf.select(config, "logger.wandb.project", default=None))
     distinct_groups = sorted({g for g in groups if g})

@@ -53,6 +53,7 @@ def export_onnx(detector: TorchDetector, output: Path, opset: int = DEFAULT_OPSE
         # torch 2.14's default exporter (dynamo) needs onnxscript, which DeepInsight does not
         # depend on; the TorchScript exporter handles these plain CNNs exactly, but warns.
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
         torch.onnx.export(
             # eval() on the wrapper too: the exporter restores the *wrapper's* mode afterwards,
             # recursively, and a wrapper left in training mode would put BatchNorm back in it.
