@@ -70,10 +70,10 @@ def make_checkpoint(
 def calibration_images(channels: int, size: int) -> torch.Tensor:
     """Smooth blobs and noise at several brightnesses, like the images the tests score."""
     generator = torch.Generator().manual_seed(123)
-    smooth = F.interpolate(torch.rand(8, channels, 4, 4, generator=generator), size=size,
+    smooth = F.interpolate(torch.rand(4, channels, 4, 4, generator=generator), size=size,
                            mode="bilinear")  # fmt: skip
-    brightness = torch.linspace(0.2, 1.0, 8).view(8, 1, 1, 1)
-    noise = torch.rand(8, channels, size, size, generator=generator) * brightness
+    brightness = torch.linspace(0.2, 1.0, 4).view(4, 1, 1, 1)
+    noise = torch.rand(4, channels, size, size, generator=generator) * brightness
     return torch.cat([smooth, noise])
 
 

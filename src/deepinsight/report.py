@@ -451,6 +451,7 @@ def log_to_wandb(
         mode=wandb_mode(),
         config={"runs": [r.run for r in runs]},
         settings=wandb.Settings(console="off", init_timeout=30, save_code=False),
+        reinit="create_new",  # never finish a run the caller may have open
     )
     try:
         table = wandb.Table(
@@ -466,6 +467,11 @@ def log_to_wandb(
         run_folder = Path(summary_run.dir).parent if summary_run.dir else None
     finally:
         summary_run.finish()
+    # finish() can return before W&B's service has written the offline .wandb file; shutting
+    # the service down waits for it, so the files are complete when the report returns. Skipped
+    # when the caller has a run of its own open, which the shutdown would cut short.
+    if wandb.run is None:
+        wandb.teardown()
     return run_folder
 
 
