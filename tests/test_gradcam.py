@@ -27,20 +27,20 @@ def test_one_overlay_png_per_scored_image(tmp_path, capsys, model, channels, exp
     ckpt = make_checkpoint(tmp_path / "best.ckpt", model, channels)
     photos = tmp_path / "photos"
     photos.mkdir()
-    for name in ("a", "b", "d"):
+    for name in ("a", "c"):
         random_rgb(seed=ord(name)).save(photos / f"{name}.png")
-    (photos / "c.png").write_bytes(b"")  # not scored, so no heatmap
+    (photos / "b.png").write_bytes(b"")  # not scored, so no heatmap
 
     code, _, _ = run_cli(
         main,
-        [f"ckpt={ckpt}", f"inputs={photos}", "num_workers=0", "batch_size=2", "cam=true",
+        [f"ckpt={ckpt}", f"inputs={photos}", "num_workers=0", "cam=true",
          f"cam_dir={tmp_path / 'cams'}"],
         capsys,
     )  # fmt: skip
 
     assert code == EXIT_SOME_FILES_FAILED
     overlays = sorted((tmp_path / "cams").iterdir())
-    assert [p.name for p in overlays] == ["1_a.png", "2_b.png", "4_d.png"]  # row number_name
+    assert [p.name for p in overlays] == ["1_a.png", "3_c.png"]  # <row number>_<name>.png
     for path in overlays:
         with Image.open(path) as overlay:
             assert (overlay.format, overlay.mode, overlay.size) == ("PNG", "RGB", (32, 32))

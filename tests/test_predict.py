@@ -175,6 +175,7 @@ def test_parallel_decoding_gives_the_same_rows(ckpt, photos, capsys):
         (["colour=red"], "bad argument: Could not override 'colour'"),
         (["+colour=red"], "unknown option(s) colour"),
         (["cam=true"], "cam=true needs cam_dir=DIR"),
+        (["output={photos}"], "cannot write output"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(ckpt, photos, capsys, args, message):
@@ -206,6 +207,16 @@ def test_bad_checkpoints_exit_2_with_one_line(tmp_path, photos, capsys):
         code, out, err = run_cli(main, [f"ckpt={path}", f"inputs=[{photos[0]}]"], capsys)
         assert code == EXIT_USER_ERROR, path
         assert message in err and err.count("\n") == 1, err
+
+
+def test_non_finite_scores_are_errors_not_answers(tmp_path, photos, capsys):
+    broken = make_checkpoint(tmp_path / "nan.ckpt")
+    checkpoint = torch.load(broken, weights_only=True)
+    checkpoint["state_dict"]["net.head.bias"].fill_(float("nan"))
+    torch.save(checkpoint, broken)
+    code, rows, _ = predict(capsys, f"ckpt={broken}", f"inputs=[{photos[0]}]")
+    assert code == EXIT_SOME_FILES_FAILED
+    assert rows[0]["score"] == "" and "non-finite score" in rows[0]["error"]
 
 
 class _WritesAFileWhenUnpickled:

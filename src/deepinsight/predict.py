@@ -38,6 +38,7 @@ from deepinsight.inference.results import (
     Tally,
     open_row_writer,
 )
+from deepinsight.inference.torch_detector import TorchDetector
 
 CONFIG_NAME = "predict"
 
@@ -105,7 +106,7 @@ def predict(options: PredictOptions) -> int:
     if not collected.files:
         raise DeepInsightError("the inputs hold no image files")
     detector = load_detector(options.ckpt, device=options.device)
-    if options.cam and detector.kind != "torch":
+    if options.cam and not isinstance(detector, TorchDetector):
         raise DeepInsightError(
             f"cam=true needs a torch checkpoint (.ckpt): Grad-CAM needs gradients, which "
             f"{detector.source} ({detector.kind}) does not provide"
@@ -172,12 +173,16 @@ def open_cam(options: PredictOptions, detector: Detector):
         return nullcontext(None)
     from deepinsight.inference.gradcam import GradCamOverlays
 
-    Path(str(options.cam_dir)).mkdir(parents=True, exist_ok=True)
-    return GradCamOverlays(detector.net, detector.preprocessing)  # type: ignore[attr-defined]
+    try:
+        Path(str(options.cam_dir)).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DeepInsightError(f"cannot create cam_dir {options.cam_dir}: {err.strerror}") from None
+    assert isinstance(detector, TorchDetector)  # checked with a user-facing message in predict
+    return GradCamOverlays(detector.net, detector.preprocessing)
 
 
 def save_batch_overlays(cam, batch: ImageBatch, files: Sequence[Path], cam_dir: Path) -> None:
-    """One PNG per scored image, named by its row number so it maps back to the output."""
+    """One PNG per scored image, named ``<row number>_<file stem>.png`` to map back to its row."""
     from deepinsight.inference.gradcam import save_overlay
 
     if batch.images is None:

@@ -86,3 +86,6 @@ def finish_wandb(exit_code: int = 0) -> None:
         return
     if wandb.run is not None:
         wandb.finish(exit_code=exit_code)
+        # finish() can return before the service has flushed the .wandb file; teardown waits
+        # for it, so the run on disk is complete when the job (or the process) ends.
+        wandb.teardown()

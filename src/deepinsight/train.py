@@ -20,8 +20,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from deepinsight.config import config_dir
+from deepinsight.embeddings import analyse_test_embeddings
 from deepinsight.errors import EXIT_USER_ERROR, DeepInsightError
 from deepinsight.metrics import THRESHOLD_RULE, summarize_predictions
+from deepinsight.plots import write_test_plots
 from deepinsight.run_outputs import (
     format_metrics_table,
     write_classification_report,
@@ -104,18 +106,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 def analyse_run(cfg, run_dir, model, datamodule, summary, labels, scores, results) -> list[Path]:
     """Per-run figures (ROC, PR, confusion matrix, feature PCA) and the linear-SVM probe."""
-    try:
-        from deepinsight import embeddings
-    except ImportError:  # analysis module not available in this build
-        return []
     if len(set(labels.tolist())) < 2:
         log.warning("the test predictions hold one class only: no curves or feature analysis")
         return []
-    figures = embeddings.write_test_plots(
+    figures = write_test_plots(
         run_dir, labels, scores, summary["confusion_matrix"], title=cfg.run_name
     )
     if cfg.analysis.enabled:
-        results["embedding_probe"] = embeddings.analyse_test_embeddings(
+        results["embedding_probe"] = analyse_test_embeddings(
             model.net,
             datamodule.eval_dataloader("train", cfg.analysis.max_samples, seed=cfg.seed),
             datamodule.eval_dataloader("test", cfg.analysis.max_samples, seed=cfg.seed),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from deepinsight import CLASS_NAMES, LABEL_FAKE, LABEL_REAL
+from deepinsight.errors import DeepInsightError
 
 COLUMNS = ("path", "score", "prediction", "error")
 OUTPUT_FORMATS = ("csv", "json")
@@ -38,6 +40,8 @@ class PredictionRow:
         # float32 scores keep 9 significant digits: exact, without float64 noise in the file.
         # The decision uses the value as written, so the file always agrees with itself.
         value = float(f"{score:.9g}")
+        if not math.isfinite(value):  # corrupt weights or an overflow: not a usable answer
+            return cls.failed(path, f"the model returned a non-finite score ({value})")
         return cls(path, value, decide(value, threshold))
 
     @classmethod
@@ -93,8 +97,12 @@ def open_row_writer(output: str, fmt: str) -> Iterator[RowWriter]:
         sys.stdout.flush()
         return
     path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as stream:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream = path.open("w", newline="", encoding="utf-8")
+    except OSError as err:
+        raise DeepInsightError(f"cannot write output {path}: {err.strerror or err}") from None
+    with stream:
         writer = writer_class(stream)
         yield writer
         writer.close()
