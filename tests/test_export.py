@@ -10,7 +10,12 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from inference_fixtures import make_checkpoint, random_rgb, run_cli
+from inference_fixtures import (
+    make_checkpoint,
+    one_torch_thread,  # noqa: F401 (autouse fixture)
+    random_rgb,
+    run_cli,
+)
 
 from deepinsight.errors import EXIT_OK, EXIT_USER_ERROR
 from deepinsight.export import main as export_main

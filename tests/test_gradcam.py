@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from inference_fixtures import make_checkpoint, random_rgb, run_cli
+from inference_fixtures import (
+    make_checkpoint,
+    one_torch_thread,  # noqa: F401 (autouse fixture)
+    random_rgb,
+    run_cli,
+)
 from PIL import Image
 
 from deepinsight.errors import EXIT_SOME_FILES_FAILED

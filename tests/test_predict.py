@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 from inference_fixtures import (
+    ONE_THREAD_ENV,
     make_checkpoint,
+    one_torch_thread,  # noqa: F401 (autouse fixture)
     random_rgb,
     run_cli,
     write_broken_images,
@@ -172,7 +174,7 @@ def test_parallel_decoding_gives_the_same_rows(ckpt, photos, capsys):
         (["threshold=1.5"], "threshold must be a number in [0, 1]"),
         (["format=xml"], "format must be one of"),
         (["batch_size=0"], "batch_size must be an integer >= 1"),
-        (["colour=red"], "bad argument: Could not override 'colour'"),
+        (["colour=red"], "bad argument: Could not override 'colour'. Valid options: ckpt, "),
         (["+colour=red"], "unknown option(s) colour"),
         (["cam=true"], "cam=true needs cam_dir=DIR"),
         (["output={photos}"], "cannot write output"),
@@ -275,7 +277,7 @@ def test_command_line_as_documented(tmp_path, ckpt, photos):
             f'inputs=[{photos[0]},{tmp_path / "photos" / "nested"},"{tmp_path}/bad/*.jpg"]',
             "output=preds.csv",
         ],
-        cwd=work, capture_output=True, text=True, timeout=120,
+        cwd=work, capture_output=True, text=True, timeout=120, env=ONE_THREAD_ENV,
     )  # fmt: skip
     assert result.returncode == EXIT_SOME_FILES_FAILED, result.stderr
     rows = list(csv.DictReader((work / "preds.csv").open()))
@@ -284,6 +286,18 @@ def test_command_line_as_documented(tmp_path, ckpt, photos):
     assert sorted(p.name for p in work.iterdir()) == ["preds.csv"]  # no outputs/, .hydra, logs
     assert result.stdout == ""
     assert "5 file(s)" in result.stderr and "2 error(s)" in result.stderr
+
+
+def test_runs_in_process_alongside_an_initialised_hydra(ckpt, photos, capsys):
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from deepinsight.config import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        code, rows, _ = predict(capsys, f"ckpt={ckpt}", f"inputs=[{photos[0]}]")
+        assert GlobalHydra.instance().is_initialized()  # the caller's Hydra is left in place
+    assert code == EXIT_OK and len(rows) == 1
 
 
 def test_help_lists_the_options(capsys):

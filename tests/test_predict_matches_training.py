@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from inference_fixtures import run_cli
+from inference_fixtures import (
+    ONE_THREAD_ENV,
+    one_torch_thread,  # noqa: F401 (autouse fixture)
+    run_cli,
+)
 
 from deepinsight.errors import EXIT_OK
 from deepinsight.export import main as export_main
@@ -31,7 +35,7 @@ def test_predict_reproduces_the_training_runs_test_scores(tiny_dataset, tmp_path
     train = subprocess.run(
         [sys.executable, "-m", "deepinsight.train", *TINY_RUN, f"data.root={tiny_dataset}",
          f"hydra.run.dir={run_dir}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=ONE_THREAD_ENV,
     )  # fmt: skip
     assert train.returncode == 0, train.stderr[-3000:]
     with (run_dir / "test_predictions.csv").open() as handle:

@@ -55,7 +55,11 @@ def decide(score: float, threshold: float) -> str:
 
 
 class RowWriter(Protocol):
+    """Streams rows to one output; ``close`` finishes the file (the JSON list's bracket)."""
+
     def write(self, row: PredictionRow) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class CsvRowWriter:
