@@ -83,7 +83,8 @@ class DeepfakeDataModule(L.LightningDataModule):
         self.on_bad_file = on_bad_file
         self.verify_images = verify_images
         self.max_pixels = max_pixels
-        self.demo = dict(demo or {})
+        # Unset (None) demo keys fall back to the calibrated DEMO_DEFAULTS.
+        self.demo = {k: v for k, v in dict(demo or {}).items() if v is not None}
         # Fails fast on an unknown variant, before any data is touched.
         self.preprocessing = make_preprocessing(variant, self.image_size)
         self.splits: DatasetSplits | None = None
