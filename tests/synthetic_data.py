@@ -19,7 +19,9 @@ def make_face_like(rng: np.random.Generator, size: int, fake: bool) -> np.ndarra
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_folder_dataset(root: Path, per_class: dict[str, int], size: int = 32, seed: int = 0) -> Path:
+def write_folder_dataset(
+    root: Path, per_class: dict[str, int], size: int = 32, seed: int = 0
+) -> Path:
     """ROOT/{train,valid,test}/{real,fake}/*.png with ``per_class[split]`` images per class."""
     rng = np.random.default_rng(seed)
     for split, n in per_class.items():
@@ -35,7 +37,9 @@ def write_folder_dataset(root: Path, per_class: dict[str, int], size: int = 32, 
 KAGGLE_HEADER = ",original_path,id,label,label_str,path"
 
 
-def write_kaggle_dataset(root: Path, per_class: dict[str, int], size: int = 32, seed: int = 0) -> Path:
+def write_kaggle_dataset(
+    root: Path, per_class: dict[str, int], size: int = 32, seed: int = 0
+) -> Path:
     """The Kaggle 140k layout: CSVs (label 1 = real) plus real_vs_fake/real-vs-fake/ JPEGs."""
     rng = np.random.default_rng(seed)
     image_root = root / "real_vs_fake" / "real-vs-fake"

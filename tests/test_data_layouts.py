@@ -19,7 +19,7 @@ def test_kaggle_layout_labels_are_flipped_to_fake_is_one(tmp_path):
     assert (root / "train.csv").read_text().splitlines()[0] == KAGGLE_HEADER
     found = discover_splits(root)
     assert found.layout == "kaggle"
-    for split, samples in found.splits.items():
+    for samples in found.splits.values():
         for sample in samples:
             assert sample.path.is_file()
             # Kaggle files named REAL* carry label 1 (= real); DeepInsight says 0.
@@ -87,9 +87,17 @@ def test_single_class_or_empty_split_fails(tmp_path):
 def test_cli_bad_root_prints_one_line_without_traceback(tmp_path):
     missing = tmp_path / "no-such-dir"
     proc = subprocess.run(
-        [sys.executable, "-m", "deepinsight.train", f"data.root={missing}", "logger=none",
-         f"hydra.run.dir={tmp_path / 'run'}"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "deepinsight.train",
+            f"data.root={missing}",
+            "logger=none",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -99,9 +107,16 @@ def test_cli_bad_root_prints_one_line_without_traceback(tmp_path):
 
 def test_cli_unknown_group_option_lists_valid_ones(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "deepinsight.train", "model=resnet9000",
-         f"hydra.run.dir={tmp_path / 'run'}"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "deepinsight.train",
+            "model=resnet9000",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode != 0
     for option in ("densenet121", "custom_cnn", "efficientnet"):

@@ -64,8 +64,10 @@ def test_epoch_metrics_match_sklearn_over_batches():
     labels, scores = random_predictions(3, n=200)
     metrics = SplitMetrics("val/")
     for start in range(0, 200, 64):  # batch by batch, as in an epoch
-        metrics.update(torch.tensor(scores[start:start + 64], dtype=torch.float32),
-                       torch.tensor(labels[start:start + 64]))
+        metrics.update(
+            torch.tensor(scores[start : start + 64], dtype=torch.float32),
+            torch.tensor(labels[start : start + 64]),
+        )
     values = {**metrics.scores.compute(), **metrics.labels.compute()}
     preds = (scores >= 0.5).astype(int)
     assert float(values["val/auroc"]) == pytest.approx(roc_auc_score(labels, scores), abs=1e-5)

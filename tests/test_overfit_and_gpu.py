@@ -57,8 +57,15 @@ def test_mixed_precision_training_step_on_cuda():
     assert precision == ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed")
     data = [(torch.rand(8, 3, 64, 64), torch.tensor([0.0, 1.0] * 4), torch.arange(8))] * 4
     module = DeepfakeClassifier({"name": "custom_cnn", "in_chans": 3})
-    trainer = L.Trainer(accelerator="gpu", devices=1, precision=precision, max_epochs=1,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer = L.Trainer(
+        accelerator="gpu",
+        devices=1,
+        precision=precision,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
     trainer.fit(module, train_dataloaders=data, val_dataloaders=data)
     assert trainer.state.finished and module.decision_threshold > 0
     trainer.test(module, dataloaders=data, verbose=False)

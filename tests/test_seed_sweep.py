@@ -22,17 +22,30 @@ TINY_DEMO = ["data.demo.n_train=48", "data.demo.n_valid=24", "data.demo.n_test=2
 
 def run_cli(args: list[str], cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline", "DEEPINSIGHT_CACHE": str(cache)}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                          timeout=900, env=env)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=900, env=env
+    )
 
 
 @pytest.fixture(scope="module")
 def seed_sweep(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("sweep")
     sweep_dir = base / "multirun"
-    proc = run_cli(["-m", "deepinsight.train", "-m", "sweep=seed", *TINY_DEMO,
-                    "data.image_size=64", "data.batch_size=16", "trainer.max_epochs=1",
-                    "analysis.max_samples=24", f"hydra.sweep.dir={sweep_dir}"], base / "cache")
+    proc = run_cli(
+        [
+            "-m",
+            "deepinsight.train",
+            "-m",
+            "sweep=seed",
+            *TINY_DEMO,
+            "data.image_size=64",
+            "data.batch_size=16",
+            "trainer.max_epochs=1",
+            "analysis.max_samples=24",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        base / "cache",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     # One line per job when it starts and one when it ends, with its key metrics.
     log = proc.stdout + proc.stderr
@@ -48,15 +61,23 @@ def test_each_job_writes_the_run_contract(seed_sweep):
         results = json.loads((run / "results.json").read_text())
         assert results["status"] == "completed" and results["dataset"] == "demo"
         variants.add((results["model"], results["data"], results["experiment"]))
-        for name in ("test_predictions.csv", "checkpoints/best.ckpt", "roc_curve.png",
-                     "pr_curve.png", "confusion_matrix.png", "embeddings_pca.png"):
+        for name in (
+            "test_predictions.csv",
+            "checkpoints/best.ckpt",
+            "roc_curve.png",
+            "pr_curve.png",
+            "confusion_matrix.png",
+            "embeddings_pca.png",
+        ):
             assert (run / name).is_file(), (job, name)
         probe = results["embedding_probe"]
         assert 0.0 <= probe["accuracy"] <= 1.0 and probe["n_test"] <= 24
-    assert variants == {("densenet121", "rgb", "densenet121_rgb"),
-                        ("densenet121", "augmented", "densenet121_augmented"),
-                        ("densenet121", "grayscale", "densenet121_grayscale"),
-                        ("custom_cnn", "rgb", "custom_cnn_rgb")}
+    assert variants == {
+        ("densenet121", "rgb", "densenet121_rgb"),
+        ("densenet121", "augmented", "densenet121_augmented"),
+        ("densenet121", "grayscale", "densenet121_grayscale"),
+        ("custom_cnn", "rgb", "custom_cnn_rgb"),
+    }
 
 
 def test_jobs_share_a_wandb_group_and_carry_grouping_keys(seed_sweep):
@@ -77,8 +98,18 @@ def test_report_matches_results_and_draws_every_run(seed_sweep):
     with (seed_sweep / "comparison.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 4
-    assert list(rows[0])[:10] == ["run", "model", "data", "seed", "accuracy", "precision",
-                                  "recall", "f1", "auroc", "ap"]
+    assert list(rows[0])[:10] == [
+        "run",
+        "model",
+        "data",
+        "seed",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "auroc",
+        "ap",
+    ]
     for row in rows:
         test = json.loads((seed_sweep / row["run"] / "results.json").read_text())["test"]
         assert float(row["accuracy"]) == test["accuracy"]
@@ -91,20 +122,35 @@ def test_report_matches_results_and_draws_every_run(seed_sweep):
     for name in ("roc_curves.png", "pr_curves.png"):
         with Image.open(seed_sweep / name) as image:
             assert image.format == "PNG" and image.width > 200
-    assert "Seed" in (seed_sweep / "comparison.md").read_text() or "seed" in (
-        seed_sweep / "comparison.md").read_text()
+    assert (
+        "Seed" in (seed_sweep / "comparison.md").read_text()
+        or "seed" in (seed_sweep / "comparison.md").read_text()
+    )
 
 
 def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     sweep_dir = tmp_path / "multirun"
     # lr=-1 makes Adam refuse to start: job 1 fails, jobs 0 and 2 must still run.
-    proc = run_cli(["-m", "deepinsight.train", "-m", "model=custom_cnn",
-                    "model.optimizer.lr=0.001,-1,0.002", *TINY_DEMO, "data.image_size=32",
-                    "trainer.max_epochs=1", "logger=none", "analysis.enabled=false",
-                    f"hydra.sweep.dir={sweep_dir}"], tmp_path / "cache")
+    proc = run_cli(
+        [
+            "-m",
+            "deepinsight.train",
+            "-m",
+            "model=custom_cnn",
+            "model.optimizer.lr=0.001,-1,0.002",
+            *TINY_DEMO,
+            "data.image_size=32",
+            "trainer.max_epochs=1",
+            "logger=none",
+            "analysis.enabled=false",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        tmp_path / "cache",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    statuses = [json.loads((sweep_dir / str(j) / "results.json").read_text())["status"]
-                for j in range(3)]
+    statuses = [
+        json.loads((sweep_dir / str(j) / "results.json").read_text())["status"] for j in range(3)
+    ]
     assert statuses == ["completed", "failed", "completed"]
     failed = json.loads((sweep_dir / "1" / "results.json").read_text())
     assert "learning rate" in failed["error"].lower()

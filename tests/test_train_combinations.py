@@ -40,8 +40,13 @@ def test_fast_dev_run(model, variant, compose, tiny_dataset, tmp_path):
 
 
 def test_experiment_configs_reproduce_seed_settings(compose):
-    for name in ("densenet121_rgb", "densenet121_augmented", "densenet121_grayscale",
-                 "custom_cnn_rgb", "efficientnet_rgb"):
+    for name in (
+        "densenet121_rgb",
+        "densenet121_augmented",
+        "densenet121_grayscale",
+        "custom_cnn_rgb",
+        "efficientnet_rgb",
+    ):
         cfg = compose([f"experiment={name}"])
         assert cfg.experiment_name == name
         assert cfg.data.image_size == 224

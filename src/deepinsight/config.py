@@ -24,7 +24,7 @@ def config_dir() -> str:
 
 
 def _if_demo(root: Any, demo_value: Any, dataset_value: Any) -> Any:
-    """Pick a default by data source: fast on the embedded demo, the seed's settings on real data."""
+    """Pick a default by data source: fast on the demo data, the seed's settings on real data."""
     return demo_value if root in (None, "", "null") else dataset_value
 
 

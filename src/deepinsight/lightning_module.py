@@ -69,8 +69,14 @@ class DeepfakeClassifier(L.LightningModule):
         loss = self.loss_fn(logits, targets.float())
         scores = torch.sigmoid(logits.detach())
         metrics.update(scores, targets)
-        self.log(f"{split}/loss", loss, on_step=split == "train", on_epoch=True,
-                 prog_bar=split != "test", batch_size=len(targets))
+        self.log(
+            f"{split}/loss",
+            loss,
+            on_step=split == "train",
+            on_epoch=True,
+            prog_bar=split != "test",
+            batch_size=len(targets),
+        )
         self.log_dict(metrics.scores, on_step=False, on_epoch=True)
         self.log_dict(metrics.labels, on_step=False, on_epoch=True)
         return loss, scores, targets, indices
@@ -114,7 +120,9 @@ class DeepfakeClassifier(L.LightningModule):
         if self.trainer.world_size > 1:
             # all_gather pads nothing here, but a DistributedSampler may repeat samples to even
             # out ranks; duplicates are dropped by index.
-            indices, scores, targets = (self.all_gather(t).flatten() for t in (indices, scores, targets))
+            indices, scores, targets = (
+                self.all_gather(t).flatten() for t in (indices, scores, targets)
+            )
         order = torch.argsort(indices)
         indices, scores, targets = indices[order], scores[order], targets[order]
         keep = torch.ones_like(indices, dtype=torch.bool)
@@ -135,7 +143,10 @@ class DeepfakeClassifier(L.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }
 
     # -- checkpoints carry what inference needs -----------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -75,7 +75,12 @@ class SplitMetrics(nn.Module):
         """The confusion matrix as four loggable scalars; resets it for the next epoch."""
         (tn, fp), (fn, tp) = self.confusion.compute().float()
         self.confusion.reset()
-        return {f"{prefix}cm_tn": tn, f"{prefix}cm_fp": fp, f"{prefix}cm_fn": fn, f"{prefix}cm_tp": tp}
+        return {
+            f"{prefix}cm_tn": tn,
+            f"{prefix}cm_fp": fp,
+            f"{prefix}cm_fn": fn,
+            f"{prefix}cm_tp": tp,
+        }
 
 
 def f1_maximising_threshold(curve: BinaryPrecisionRecallCurve) -> float:

@@ -1,7 +1,7 @@
 """Training entry point: compose the config, instantiate, fit, test, write the run directory.
 
-    python -m deepinsight.train model=densenet121 data=grayscale
-    python -m deepinsight.train -m sweep=seed data.image_size=64 trainer.max_epochs=1
+python -m deepinsight.train model=densenet121 data=grayscale
+python -m deepinsight.train -m sweep=seed data.image_size=64 trainer.max_epochs=1
 """
 
 from __future__ import annotations
@@ -148,8 +148,14 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     run_dir = Path(cfg.paths.output_dir)
     multirun = is_multirun()
     job = f"job {HydraConfig.get().job.num} " if multirun else ""
-    log.info("%sstart: model=%s data=%s seed=%s dir=%s", job, cfg.model.net.name,
-             cfg.data.variant, cfg.seed, run_dir)
+    log.info(
+        "%sstart: model=%s data=%s seed=%s dir=%s",
+        job,
+        cfg.model.net.name,
+        cfg.data.variant,
+        cfg.seed,
+        run_dir,
+    )
     started = time.monotonic()
     try:
         results = train(cfg)
@@ -159,8 +165,14 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         if isinstance(err, KeyboardInterrupt):
             raise
         if multirun:
-            log.error("%sfailed after %.0f s: %s: %s", job, time.monotonic() - started,
-                      type(err).__name__, err, exc_info=not isinstance(err, DeepInsightError))
+            log.error(
+                "%sfailed after %.0f s: %s: %s",
+                job,
+                time.monotonic() - started,
+                type(err).__name__,
+                err,
+                exc_info=not isinstance(err, DeepInsightError),
+            )
             return None
         if isinstance(err, DeepInsightError):
             print(f"error: {err}", file=sys.stderr)
@@ -168,10 +180,15 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         raise
     finish_wandb()
     test = results.get("test", {})
-    log.info("%sdone in %.0f s: auroc=%.4f ap=%.4f f1=%.4f acc=%.4f", job,
-             time.monotonic() - started, test.get("auroc", float("nan")),
-             test.get("ap", float("nan")), test.get("f1", float("nan")),
-             test.get("accuracy", float("nan")))
+    log.info(
+        "%sdone in %.0f s: auroc=%.4f ap=%.4f f1=%.4f acc=%.4f",
+        job,
+        time.monotonic() - started,
+        test.get("auroc", float("nan")),
+        test.get("ap", float("nan")),
+        test.get("f1", float("nan")),
+        test.get("accuracy", float("nan")),
+    )
     return results
 
 

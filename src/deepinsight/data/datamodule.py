@@ -132,7 +132,9 @@ class DeepfakeDataModule(L.LightningDataModule):
         for split in SPLITS:
             if split not in self.datasets:
                 transform = build_transforms(
-                    self.variant, self.image_size, train=split == "train",
+                    self.variant,
+                    self.image_size,
+                    train=split == "train",
                     augmentation=self.augmentation,
                 )
                 self.datasets[split] = ImageFileDataset(
@@ -178,5 +180,6 @@ class DeepfakeDataModule(L.LightningDataModule):
             generator = torch.Generator().manual_seed(seed)
             chosen = torch.randperm(len(dataset), generator=generator)[:max_samples]
             dataset = Subset(dataset, sorted(chosen.tolist()))
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=False,
-                          num_workers=self.num_workers)
+        return DataLoader(
+            dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers
+        )

@@ -33,7 +33,9 @@ def drop_unreadable(
     cores (about 15 s for the 140k Kaggle images on 16 cores).
     """
     if on_bad_file not in ON_BAD_FILE:
-        raise DeepInsightError(f"data.on_bad_file must be one of {ON_BAD_FILE}, got {on_bad_file!r}")
+        raise DeepInsightError(
+            f"data.on_bad_file must be one of {ON_BAD_FILE}, got {on_bad_file!r}"
+        )
     workers = min(32, (os.cpu_count() or 1) * 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         problems = list(pool.map(lambda s: _problem(s, max_pixels), samples))
@@ -47,7 +49,9 @@ def drop_unreadable(
                 f"unreadable image in the {split} split: {sample.path} ({problem}); "
                 "set data.on_bad_file=skip to skip such files"
             )
-        log.warning("skipping unreadable image in the %s split: %s (%s)", split, sample.path, problem)
+        log.warning(
+            "skipping unreadable image in the %s split: %s (%s)", split, sample.path, problem
+        )
     return kept
 
 
@@ -59,5 +63,5 @@ def check_split(samples: Sequence[Sample], split: str) -> None:
     if len(labels) < 2:
         only = "fake" if labels == {1} else "real"
         raise DeepInsightError(
-            f"the {split} split has only {only} images ({len(samples)}); it needs both real and fake"
+            f"the {split} split has only {only} images ({len(samples)}); it needs real and fake"
         )

@@ -43,7 +43,7 @@ def list_models() -> list[str]:
 
 
 def create_model(name: str, in_chans: int = 3, **kwargs) -> DeepfakeNet:
-    """Build a registered model by name; unknown names get a one-line error listing the valid ones."""
+    """Build a registered model by name; an unknown name gets one line listing the valid ones."""
     try:
         builder = MODEL_BUILDERS[name]
     except KeyError:
