@@ -66,7 +66,7 @@ def _key(item) -> str:
 
 
 def read_offline_run(path: str | Path) -> OfflineRun:
-    """Read ``path``: a ``.wandb`` file, an ``offline-run-*`` folder or a run dir with ``wandb/``."""
+    """Read a ``.wandb`` file, an ``offline-run-*`` folder, or a run dir holding ``wandb/``."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     path = Path(path)
