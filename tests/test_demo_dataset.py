@@ -1,4 +1,4 @@
-"""The embedded demo dataset: deterministic, Kaggle layout, disjoint splits, no shortcuts, cached."""
+"""The embedded demo dataset: deterministic, Kaggle layout, disjoint splits, unbiased, cached."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def read_split(root: Path, split: str) -> tuple[list[str], list[list[str]]]:
 
 
 def all_files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +193,7 @@ def test_cache_location_follows_the_environment(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "params", [{"n_train": 7}, {"image_size": 30 + 1}, {"artifact_strength": 1.5}, {"colour": 1}]
+    "params", [{"n_train": 7}, {"image_size": 31}, {"artifact_strength": 1.5}, {"colour": 1}]
 )
 def test_bad_parameters_get_one_clear_error(tmp_path, params):
     with pytest.raises(DeepInsightError):
