@@ -60,6 +60,12 @@ def test_zero_division_follows_sklearn():
     assert got["per_class"]["real"]["recall"] == 1.0
 
 
+def test_one_class_leaves_ranking_metrics_undefined():
+    got = summarize_predictions(np.array([1, 1, 1]), np.array([0.2, 0.7, 0.9]), 0.5)
+    assert got["auroc"] is None and got["ap"] is None
+    assert got["recall"] == pytest.approx(2 / 3)
+
+
 def test_epoch_metrics_match_sklearn_over_batches():
     labels, scores = random_predictions(3, n=200)
     metrics = SplitMetrics("val/")

@@ -127,6 +127,13 @@ def _per_class(matrix: torch.Tensor) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _ranking_metric(fn, targets: torch.Tensor, scores: torch.Tensor) -> float | None:
+    """AUROC/AP are undefined with one class present: None (JSON null), never NaN."""
+    if targets.unique().numel() < 2:
+        return None
+    return float(fn(targets.numpy(), scores.numpy()))
+
+
 def summarize_predictions(
     targets: torch.Tensor, scores: torch.Tensor, threshold: float = 0.5
 ) -> dict[str, Any]:
@@ -137,8 +144,8 @@ def summarize_predictions(
     matrix = binary_confusion_matrix(preds, targets)
     per_class = _per_class(matrix)
     return {
-        "auroc": float(roc_auc_score(targets.numpy(), scores.numpy())),
-        "ap": float(average_precision_score(targets.numpy(), scores.numpy())),
+        "auroc": _ranking_metric(roc_auc_score, targets, scores),
+        "ap": _ranking_metric(average_precision_score, targets, scores),
         "accuracy": _ratio(int(matrix.diagonal().sum()), int(targets.numel())),
         "precision": per_class["fake"]["precision"],
         "recall": per_class["fake"]["recall"],

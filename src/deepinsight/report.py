@@ -195,6 +195,12 @@ def unfinished_run(run_dir: Path, base: Path) -> RunResult:
     )
 
 
+def _by_auroc(run: RunResult) -> tuple[float, str]:
+    # Highest AUROC first; an undefined AUROC (one-class test set) sorts last.
+    auroc = run.metrics.get("auroc")
+    return (-auroc if auroc is not None else float("inf"), run.run)
+
+
 def collect_runs(dirs: Sequence[Path]) -> list[RunResult]:
     """All runs under ``dirs``: completed ones by AUROC (best first), then the rest by name."""
     resolved = [d.resolve() for d in dirs]
@@ -202,7 +208,7 @@ def collect_runs(dirs: Sequence[Path]) -> list[RunResult]:
     base = Path(os.path.commonpath(resolved))
     runs = [load_run(path, base) for path in find_results(resolved)]
     runs += [unfinished_run(run_dir, base) for run_dir in find_unfinished(resolved)]
-    completed = sorted((r for r in runs if r.completed), key=lambda r: (-r.metrics["auroc"], r.run))
+    completed = sorted((r for r in runs if r.completed), key=_by_auroc)
     others = sorted((r for r in runs if not r.completed), key=lambda r: r.run)
     return completed + others
 

@@ -126,6 +126,10 @@ def analyse_run(cfg, run_dir, model, datamodule, summary, labels, scores, result
     return figures
 
 
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def record_failure(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
     """A failed job leaves a results.json saying so, so sweeps and reports can show it."""
     try:
@@ -180,15 +184,8 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         raise
     finish_wandb()
     test = results.get("test", {})
-    log.info(
-        "%sdone in %.0f s: auroc=%.4f ap=%.4f f1=%.4f acc=%.4f",
-        job,
-        time.monotonic() - started,
-        test.get("auroc", float("nan")),
-        test.get("ap", float("nan")),
-        test.get("f1", float("nan")),
-        test.get("accuracy", float("nan")),
-    )
+    shown = " ".join(f"{key}={_fmt(test.get(key))}" for key in ("auroc", "ap", "f1", "accuracy"))
+    log.info("%sdone in %.0f s: %s", job, time.monotonic() - started, shown)
     return results
 
 
