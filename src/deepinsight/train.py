@@ -97,7 +97,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     figures = analyse_run(cfg, run_dir, model, datamodule, summary, labels, scores, results)
     write_results(run_dir, results)
-    log_test_artifacts(loggers, summary, labels, scores, figures)
+    try:
+        log_test_artifacts(loggers, summary, labels, scores, figures)
+    except Exception as err:  # a tracker hiccup must not lose a finished run's results
+        log.warning("could not log the test artifacts to the tracker: %s", err)
     print(f"\nTest metrics ({cfg.run_name}, best checkpoint, threshold 0.5):")
     print(format_metrics_table(summary, CONSOLE_METRICS))
     print(f"Run directory: {run_dir.resolve()}")
