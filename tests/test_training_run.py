@@ -23,6 +23,8 @@ from sklearn.metrics import (
 from deepinsight.train import train
 from deepinsight.wandb_offline import read_offline_run
 
+pytestmark = pytest.mark.slow
+
 TINY = [
     "model=custom_cnn",
     "data=rgb",

@@ -101,7 +101,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log_test_artifacts(loggers, summary, labels, scores, figures)
     except Exception as err:  # a tracker hiccup must not lose a finished run's results
         log.warning("could not log the test artifacts to the tracker: %s", err)
-    print(f"\nTest metrics ({cfg.run_name}, best checkpoint, threshold 0.5):")
+    weights = "best checkpoint" if best else "final weights"
+    print(f"\nTest metrics ({cfg.run_name}, {weights}, threshold 0.5):")
     print(format_metrics_table(summary, CONSOLE_METRICS))
     print(f"Run directory: {run_dir.resolve()}")
     return results
