@@ -141,7 +141,7 @@ def find_unfinished(dirs: Sequence[Path]) -> list[Path]:
     return sorted(started - finished)
 
 
-def _read_config(run_dir: Path):
+def read_config(run_dir: Path):
     """The run's resolved config.yaml, or None when it is missing or unreadable."""
     from omegaconf import OmegaConf
 
@@ -183,7 +183,7 @@ def unfinished_run(run_dir: Path, base: Path) -> RunResult:
     """A row for a job that started (it wrote config.yaml) but never wrote results.json."""
     from omegaconf import OmegaConf
 
-    config = _read_config(run_dir)
+    config = read_config(run_dir)
     model, data, seed = (
         (None, None, None)
         if config is None
@@ -409,13 +409,13 @@ def write_curves(runs: Sequence[RunResult], output: Path) -> list[Path]:
     return [roc, pr]
 
 
-def _wandb_keys(runs: Sequence[RunResult]) -> tuple[str | None, str | None]:
+def wandb_group_and_project(runs: Sequence[RunResult]) -> tuple[str | None, str | None]:
     """The W&B group and project the runs logged to, from their resolved config.yaml."""
     from omegaconf import OmegaConf
 
     groups, projects = [], []
     for run in runs:
-        config = _read_config(run.run_dir)
+        config = read_config(run.run_dir)
         if config is not None:
             groups.append(OmegaConf.select(config, "logger.wandb.group", default=None))
             projects.append(OmegaConf.select(config, "logger.wandb.project", default=None))
@@ -428,57 +428,6 @@ def _wandb_keys(runs: Sequence[RunResult]) -> tuple[str | None, str | None]:
         )
     project = next((p for p in projects if p), None)
     return (distinct_groups[0] if distinct_groups else None), project
-
-
-def log_to_wandb(
-    runs: Sequence[RunResult],
-    variants: Sequence[dict[str, Any]],
-    figures: Sequence[Path],
-    output: Path,
-    group: str | None,
-) -> Path | None:
-    """Log the tables and figures to a W&B summary run; returns the run's local folder.
-
-    The mode is the training runs' rule (``deepinsight.config.wandb_mode``): offline unless W&B
-    is set up online, so a report never waits on the network by surprise. The run's files go
-    under ``output/wandb/``.
-    """
-    import wandb
-
-    from deepinsight.config import wandb_mode
-
-    config_group, project = _wandb_keys(runs)
-    summary_run = wandb.init(
-        project=project or "deepinsight",
-        group=group or config_group,
-        job_type="report",
-        name="comparison",
-        dir=str(output),
-        mode=wandb_mode(),
-        config={"runs": [r.run for r in runs]},
-        settings=wandb.Settings(console="off", init_timeout=30, save_code=False),
-        reinit="create_new",  # never finish a run the caller may have open
-    )
-    try:
-        table = wandb.Table(
-            columns=list(CSV_COLUMNS),
-            data=[[row.get(c) for c in CSV_COLUMNS] for row in run_rows(runs)],
-        )
-        by_variant = wandb.Table(
-            columns=list(VARIANT_COLUMNS), data=[[v[c] for c in VARIANT_COLUMNS] for v in variants]
-        )
-        logged: dict[str, Any] = {"comparison": table, "comparison_by_variant": by_variant}
-        logged.update({p.stem: wandb.Image(str(p)) for p in figures})
-        summary_run.log(logged)
-        run_folder = Path(summary_run.dir).parent if summary_run.dir else None
-    finally:
-        summary_run.finish()
-    # finish() can return before W&B's service has written the offline .wandb file; shutting
-    # the service down waits for it, so the files are complete when the report returns. Skipped
-    # when the caller has a run of its own open, which the shutdown would cut short.
-    if wandb.run is None:
-        wandb.teardown()
-    return run_folder
 
 
 def build_report(options: ReportOptions) -> list[Path]:
@@ -503,8 +452,22 @@ def build_report(options: ReportOptions) -> list[Path]:
     if use_wandb:
         from wandb.errors import Error as WandbError
 
+        from deepinsight.report_wandb import log_to_wandb
+
+        config_group, project = wandb_group_and_project(runs)
+        tables = {
+            "comparison": (CSV_COLUMNS, run_rows(runs)),
+            "comparison_by_variant": (VARIANT_COLUMNS, variants),
+        }
         try:
-            folder = log_to_wandb(runs, variants, figures, output, options.group)
+            folder = log_to_wandb(
+                tables,
+                figures,
+                output,
+                options.group or config_group,
+                project,
+                [r.run for r in runs],
+            )
         except (WandbError, OSError) as err:
             # The files above are the report; a W&B hiccup must not lose them.
             print(f"warning: W&B summary run not logged: {err}", file=sys.stderr)
