@@ -29,6 +29,7 @@ import yaml
 
 from deepinsight.errors import EXIT_OK, DeepInsightError, run_cli
 from deepinsight.plots import save_pr_curves, save_roc_curves
+from deepinsight.run_outputs import read_predictions
 
 USAGE = (
     "usage: python -m deepinsight.report DIR [DIR...] "
@@ -374,21 +375,6 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
-def read_test_predictions(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Labels (1 = fake) and scores (P(fake)) from a run's test_predictions.csv."""
-    path = run_dir / "test_predictions.csv"
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        labels = np.array([int(float(row["label"])) for row in rows])
-        scores = np.array([float(row["score"]) for row in rows])
-    except FileNotFoundError:
-        raise DeepInsightError(f"{path} is missing") from None
-    except (KeyError, ValueError, TypeError) as err:
-        raise DeepInsightError(f"{path} is not 'path,label,score' ({err})") from None
-    return labels, scores
-
-
 def write_curves(runs: Sequence[RunResult], output: Path) -> list[Path]:
     """roc_curves.png and pr_curves.png with every completed run that has test predictions."""
     curves = []
@@ -396,7 +382,7 @@ def write_curves(runs: Sequence[RunResult], output: Path) -> list[Path]:
         if not run.completed:
             continue
         try:
-            labels, scores = read_test_predictions(run.run_dir)
+            _, labels, scores = read_predictions(run.run_dir)
         except DeepInsightError as err:
             print(f"warning: no curve for {run.run}: {err}", file=sys.stderr)
             continue

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.metrics import classification_report
 
 from deepinsight import CLASS_NAMES
+from deepinsight.errors import DeepInsightError
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -38,10 +39,6 @@ def write_results(run_dir: Path, results: dict[str, Any]) -> Path:
     return path
 
 
-def read_results(run_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(run_dir) / RESULTS_FILE).read_text())
-
-
 def write_predictions(
     run_dir: Path, paths: Sequence[Path], labels: Sequence[int], scores: Sequence[float]
 ) -> Path:
@@ -56,11 +53,18 @@ def write_predictions(
 
 
 def read_predictions(run_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    with (Path(run_dir) / PREDICTIONS_FILE).open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    labels = np.array([int(r["label"]) for r in rows], dtype=np.int64)
-    scores = np.array([float(r["score"]) for r in rows], dtype=np.float64)
-    return [r["path"] for r in rows], labels, scores
+    """Paths, labels (1 = fake) and scores (P(fake)) from a run's test_predictions.csv."""
+    path = Path(run_dir) / PREDICTIONS_FILE
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        labels = np.array([int(float(row["label"])) for row in rows], dtype=np.int64)
+        scores = np.array([float(row["score"]) for row in rows], dtype=np.float64)
+    except FileNotFoundError:
+        raise DeepInsightError(f"{path} is missing") from None
+    except (KeyError, ValueError, TypeError) as err:
+        raise DeepInsightError(f"{path} is not 'path,label,score' ({err})") from None
+    return [row["path"] for row in rows], labels, scores
 
 
 def write_classification_report(

@@ -41,14 +41,6 @@ class ImageFileDataset(Dataset):
         image = self.transform(load_image(sample.path, max_pixels=self.max_pixels))
         return image, torch.tensor(sample.label, dtype=torch.float32), index
 
-    @property
-    def paths(self) -> list[Path]:
-        return [s.path for s in self.samples]
-
-    @property
-    def labels(self) -> list[int]:
-        return [s.label for s in self.samples]
-
 
 class DeepfakeDataModule(L.LightningDataModule):
     """Real-vs-fake images for one input variant (``rgb``, ``grayscale`` or ``augmented``).
