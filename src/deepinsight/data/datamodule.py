@@ -85,7 +85,7 @@ class DeepfakeDataModule(L.LightningDataModule):
     @property
     def dataset_name(self) -> str:
         """``demo``, ``kaggle`` or ``folders`` (valid after :meth:`resolve`)."""
-        if self.root in (None, ""):
+        if self.uses_demo:
             return "demo"
         return self.splits.layout if self.splits else "unresolved"
 
@@ -93,13 +93,7 @@ class DeepfakeDataModule(L.LightningDataModule):
         """Locate (or build) the data, and decode-check every file. Idempotent."""
         if self.splits is not None:
             return self.splits
-        if self.root in (None, ""):
-            from deepinsight.data.demo import ensure_demo_dataset
-
-            root: str | Path = ensure_demo_dataset(**self.demo)
-        else:
-            root = self.root
-        found = discover_splits(root)
+        found = discover_splits(self._data_root())
         clean = {}
         for split in SPLITS:
             samples = found.splits[split]
@@ -114,10 +108,19 @@ class DeepfakeDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         # Runs on one process per node: build the demo dataset there, not in every rank.
-        if self.root in (None, ""):
-            from deepinsight.data.demo import ensure_demo_dataset
+        self._data_root()
 
-            ensure_demo_dataset(**self.demo)
+    @property
+    def uses_demo(self) -> bool:
+        return self.root in (None, "")
+
+    def _data_root(self) -> str | Path:
+        """``root``, or the embedded demo dataset's folder (built on first use)."""
+        if not self.uses_demo:
+            return self.root
+        from deepinsight.data.demo import ensure_demo_dataset
+
+        return ensure_demo_dataset(**self.demo)
 
     def setup(self, stage: str | None = None) -> None:
         splits = self.resolve()
