@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from synthetic_data import write_folder_dataset
+from helpers.synthetic_data import write_folder_dataset
 
 # Never touch the network or the user's W&B/cache settings from the test suite.
 os.environ.setdefault("WANDB_MODE", "offline")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from synthetic_data import KAGGLE_HEADER, write_folder_dataset, write_kaggle_dataset
+from helpers.synthetic_data import KAGGLE_HEADER, write_folder_dataset, write_kaggle_dataset
 
 from deepinsight.data.datamodule import DeepfakeDataModule
 from deepinsight.data.layouts import discover_splits

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
-from deepinsight.embeddings import analyse_test_embeddings, extract_features, linear_probe
+from deepinsight.analysis.embeddings import analyse_test_embeddings, extract_features, linear_probe
 from deepinsight.errors import DeepInsightError
 from deepinsight.models import create_model
 

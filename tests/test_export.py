@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from inference_fixtures import (
+from helpers.inference_fixtures import (
     make_checkpoint,
     one_torch_thread,  # noqa: F401 (autouse fixture)
     random_rgb,

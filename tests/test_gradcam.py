@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from inference_fixtures import (
+from helpers.inference_fixtures import (
     make_checkpoint,
     one_torch_thread,  # noqa: F401 (autouse fixture)
     random_rgb,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from inference_fixtures import (
+from helpers.inference_fixtures import (
     png_with_header_size,
     random_rgb,
     write_broken_images,

@@ -7,14 +7,14 @@ import pytest
 from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from deepinsight.errors import DeepInsightError
-from deepinsight.plots import (
+from deepinsight.analysis.plots import (
     save_confusion_matrix,
     save_embedding_pca,
     save_pr_curves,
     save_roc_curves,
     write_test_plots,
 )
+from deepinsight.errors import DeepInsightError
 
 
 def _predictions(separation: float, n: int = 200, seed: int = 0):

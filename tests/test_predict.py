@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from inference_fixtures import (
+from helpers.inference_fixtures import (
     ONE_THREAD_ENV,
     make_checkpoint,
     one_torch_thread,  # noqa: F401 (autouse fixture)

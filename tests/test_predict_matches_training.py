@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from inference_fixtures import (
+from helpers.inference_fixtures import (
     ONE_THREAD_ENV,
     one_torch_thread,  # noqa: F401 (autouse fixture)
     run_cli,

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.wandb_offline import read_offline_run
 from PIL import Image
-
-from deepinsight.wandb_offline import read_offline_run
 
 pytestmark = pytest.mark.slow
 

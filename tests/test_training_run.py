@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.wandb_offline import read_offline_run
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -21,7 +22,6 @@ from sklearn.metrics import (
 )
 
 from deepinsight.train import train
-from deepinsight.wandb_offline import read_offline_run
 
 pytestmark = pytest.mark.slow
 

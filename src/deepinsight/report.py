@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from deepinsight.analysis.plots import save_pr_curves, save_roc_curves
 from deepinsight.errors import EXIT_OK, DeepInsightError, run_cli
-from deepinsight.plots import save_pr_curves, save_roc_curves
 from deepinsight.run_outputs import read_predictions
 
 USAGE = (

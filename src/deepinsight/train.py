@@ -19,18 +19,23 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from deepinsight.analysis.embeddings import analyse_test_embeddings
+from deepinsight.analysis.plots import write_test_plots
 from deepinsight.config import config_dir
-from deepinsight.embeddings import analyse_test_embeddings
 from deepinsight.errors import EXIT_USER_ERROR, DeepInsightError
 from deepinsight.metrics import THRESHOLD_RULE, summarize_predictions
-from deepinsight.plots import write_test_plots
 from deepinsight.run_outputs import (
     format_metrics_table,
     write_classification_report,
     write_predictions,
     write_results,
 )
-from deepinsight.tracking import build_loggers, finish_wandb, log_run_config, log_test_artifacts
+from deepinsight.tracking.loggers import (
+    build_loggers,
+    finish_wandb,
+    log_run_config,
+    log_test_artifacts,
+)
 
 log = logging.getLogger("deepinsight.train")
 

@@ -25,8 +25,8 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, Subset
 
 from deepinsight import CLASS_NAMES
+from deepinsight.analysis.plots import save_embedding_pca, write_test_plots
 from deepinsight.errors import DeepInsightError
-from deepinsight.plots import save_embedding_pca, write_test_plots
 
 # write_test_plots lives in plots.py; it is re-exported here because the training entry point
 # runs all test-time analysis (figures, PCA, probe) through this module.

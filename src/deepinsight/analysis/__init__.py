@@ -1,0 +1,1 @@
+"""Per-run analysis of a trained detector: test-set figures, feature PCA and the SVM probe."""

@@ -1,0 +1,1 @@
+"""Images before they reach a model: decoding, layouts, transforms, the demo dataset."""
