@@ -12,7 +12,6 @@ import pytest
 import torch
 from helpers.inference_fixtures import (
     make_checkpoint,
-    one_torch_thread,  # noqa: F401 (autouse fixture)
     random_rgb,
     run_cli,
 )
@@ -21,6 +20,8 @@ from deepinsight.errors import EXIT_OK, EXIT_USER_ERROR
 from deepinsight.export import main as export_main
 from deepinsight.inference import load_detector
 from deepinsight.predict import main as predict_main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MODELS = ("custom_cnn", "densenet121", "efficientnet")
 

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from helpers.inference_fixtures import (
     make_checkpoint,
-    one_torch_thread,  # noqa: F401 (autouse fixture)
     random_rgb,
     run_cli,
 )
@@ -18,6 +17,8 @@ from deepinsight.errors import EXIT_SOME_FILES_FAILED
 from deepinsight.inference import load_detector
 from deepinsight.inference.gradcam import GradCamOverlays, find_target_layer
 from deepinsight.predict import main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,6 @@ import torch
 from helpers.inference_fixtures import (
     ONE_THREAD_ENV,
     make_checkpoint,
-    one_torch_thread,  # noqa: F401 (autouse fixture)
     random_rgb,
     run_cli,
     write_broken_images,
@@ -28,6 +27,8 @@ from deepinsight.inference import load_detector
 from deepinsight.predict import main
 
 REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from helpers.inference_fixtures import (
     ONE_THREAD_ENV,
-    one_torch_thread,  # noqa: F401 (autouse fixture)
     run_cli,
 )
 
 from deepinsight.errors import EXIT_OK
 from deepinsight.export import main as export_main
 from deepinsight.predict import main as predict_main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY_RUN = [
     "model=custom_cnn", "data=rgb", "data.image_size=32", "data.batch_size=8",

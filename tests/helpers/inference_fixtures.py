@@ -21,22 +21,8 @@ from PIL import Image
 from deepinsight.models import create_model
 
 IMAGE_SIZE = 32
-# For subprocesses: one intra-op thread, for the reason given in one_torch_thread.
+# For subprocesses: one intra-op thread, for the reason given in conftest.one_torch_thread.
 ONE_THREAD_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run each test with one torch thread (import this autouse fixture into a test module).
-
-    The tests push batches of 1 to 8 tiny images: per-op work is so small that a second thread
-    only adds synchronisation, and on a shared 2-core machine its spin-waiting made these tests
-    five times slower (measured: 116 s against 22 s).
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def make_checkpoint(
