@@ -55,7 +55,17 @@ def cli_run(tiny_dataset, tmp_path_factory) -> Path:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Run directory:" in proc.stdout and "auroc" in proc.stdout
+    (run_dir / "console.txt").write_text(proc.stdout + proc.stderr)
     return run_dir
+
+
+def test_non_terminal_log_has_one_line_per_epoch_and_no_bar(cli_run):
+    # The subprocess's stdout is a pipe, as under CI, nohup or SLURM.
+    console = (cli_run / "console.txt").read_text()
+    assert "\r" not in console, "a progress bar leaked into a non-terminal log"
+    epoch_lines = [line for line in console.splitlines() if " - epoch " in line]
+    assert [line.split(" - epoch ")[1].split()[0] for line in epoch_lines] == ["1/2", "2/2"]
+    assert all("val/auroc" in line and "train/loss" in line for line in epoch_lines)
 
 
 def read_predictions(run_dir: Path):

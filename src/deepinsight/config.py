@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from deepinsight.data.transforms import channels_for
 
+from deepinsight.progress import stdout_is_terminal
 
 def config_dir() -> str:
     """Absolute path of the ``conf/`` tree (override with $DEEPINSIGHT_CONFIG_DIR)."""
@@ -90,3 +91,4 @@ def register_resolvers() -> None:
 
 
 register_resolvers()
+        "di.stdout_is_terminal": stdout_is_terminal,

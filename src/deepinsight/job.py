@@ -1,0 +1,98 @@
+"""One job of a run or a sweep: a start line, a done line, and a failure that never stops a sweep.
+
+This is the wrapper around :func:`deepinsight.train.train` that ``@hydra.main`` calls. A job
+that fails leaves ``results.json`` with ``"status": "failed"``; inside a multirun the sweep goes
+on with the next job, and on its own a user error ends with one ``error:`` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from deepinsight.errors import EXIT_USER_ERROR, DeepInsightError
+from deepinsight.run_directory import write_failure
+from deepinsight.tracking.loggers import finish_wandb
+
+log = logging.getLogger("deepinsight.train")
+
+
+def run_keys(cfg: DictConfig) -> dict[str, Any]:
+    """The flat keys every run is identified and grouped by (results.json and W&B)."""
+    return {
+        "model": cfg.model.net.name,
+        "data": cfg.data.variant,
+        "experiment": cfg.get("experiment_name"),
+        "seed": cfg.seed,
+    }
+
+
+def is_multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _record_failure(run_dir: Path, cfg: DictConfig, err: BaseException) -> None:
+    try:
+        keys = run_keys(cfg)
+    except Exception:  # the config itself may be what failed
+        keys = {}
+    write_failure(run_dir, keys, err)
+
+
+def run_job(
+    cfg: DictConfig, train: Callable[[DictConfig], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Run ``train(cfg)`` as one job; record a failure so a multirun carries on."""
+    run_dir = Path(cfg.paths.output_dir)
+    multirun = is_multirun()
+    job = f"job {HydraConfig.get().job.num} " if multirun else ""
+    log.info(
+        "%sstart: model=%s data=%s seed=%s dir=%s",
+        job,
+        cfg.model.net.name,
+        cfg.data.variant,
+        cfg.seed,
+        run_dir,
+    )
+    started = time.monotonic()
+    try:
+        results = train(cfg)
+    except (Exception, KeyboardInterrupt) as err:
+        _record_failure(run_dir, cfg, err)
+        finish_wandb(exit_code=1)
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        if multirun:
+            log.error(
+                "%sfailed after %.0f s: %s: %s",
+                job,
+                time.monotonic() - started,
+                type(err).__name__,
+                err,
+                exc_info=not isinstance(err, DeepInsightError),
+            )
+            return None
+        if isinstance(err, DeepInsightError):
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(EXIT_USER_ERROR) from None
+        raise
+    finish_wandb()
+    test = results.get("test", {})
+    shown = " ".join(f"{key}={_fmt(test.get(key))}" for key in ("auroc", "ap", "f1", "accuracy"))
+    log.info("%sdone in %.0f s: %s", job, time.monotonic() - started, shown)
+    return results

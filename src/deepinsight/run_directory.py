@@ -1,0 +1,98 @@
+"""One owner for what a run leaves in its directory once ``trainer.test`` has run.
+
+``train.py`` calls :func:`write_test_outputs` and nothing else after testing: it writes
+``test_predictions.csv``, ``classification_report.txt``, the figures and ``results.json``
+(the contract in docs/contracts.md), sends the test artifacts to the tracker, and prints the
+console summary. :func:`write_failure` is its twin for a job that did not finish.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from deepinsight.analysis.run_analysis import analyse_run
+from deepinsight.metrics import THRESHOLD_RULE, summarize_predictions
+from deepinsight.run_outputs import (
+    format_metrics_table,
+    write_classification_report,
+    write_predictions,
+    write_results,
+)
+from deepinsight.tracking.loggers import log_test_artifacts
+
+log = logging.getLogger(__name__)
+
+CONSOLE_METRICS = ("auroc", "ap", "accuracy", "precision", "recall", "f1", "macro_f1", "n")
+
+
+def write_test_outputs(
+    run_dir: Path,
+    *,
+    trainer: Any,
+    model: Any,
+    datamodule: Any,
+    run_keys: Mapping[str, Any],
+    best_checkpoint: str | None,
+    title: str,
+    analysis: Mapping[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """Write the run directory from the model's gathered test outputs; return results.json.
+
+    Call it on global rank 0 only, after ``trainer.test``.
+    """
+    outputs = model.test_outputs
+    test_set = datamodule.dataset("test")
+    paths = [test_set.samples[int(i)].path for i in outputs["index"]]
+    labels, scores = outputs["label"].numpy(), outputs["score"].double().numpy()
+    summary = summarize_predictions(labels, scores, threshold=0.5)
+    write_predictions(run_dir, paths, labels, scores)
+    write_classification_report(run_dir, labels, scores, summary, title=title)
+
+    found = analyse_run(
+        run_dir,
+        labels,
+        scores,
+        summary["confusion_matrix"],
+        title=title,
+        settings=analysis,
+        model=model,
+        datamodule=datamodule,
+        seed=seed,
+    )
+    results: dict[str, Any] = {
+        "status": "completed",
+        **run_keys,
+        "data_root": str(datamodule.splits.root),
+        "epochs_trained": int(trainer.current_epoch),
+        "best_checkpoint": str(Path(best_checkpoint).resolve()) if best_checkpoint else None,
+        "decision_threshold": {"value": model.decision_threshold, "rule": THRESHOLD_RULE},
+        "test": summary,
+        "test_at_decision_threshold": summarize_predictions(
+            labels, scores, threshold=model.decision_threshold
+        ),
+    }
+    if found.embedding_probe is not None:
+        results["embedding_probe"] = found.embedding_probe
+    write_results(run_dir, results)
+    try:
+        log_test_artifacts(trainer.loggers, summary, labels, scores, found.figures)
+    except Exception as err:  # a tracker hiccup must not lose a finished run's results
+        log.warning("could not log the test artifacts to the tracker: %s", err)
+
+    weights = "best checkpoint" if best_checkpoint else "final weights"
+    print(f"\nTest metrics ({title}, {weights}, threshold 0.5):")
+    print(format_metrics_table(summary, CONSOLE_METRICS))
+    print(f"Run directory: {Path(run_dir).resolve()}")
+    return results
+
+
+def write_failure(run_dir: Path, run_keys: Mapping[str, Any], err: BaseException) -> None:
+    """A failed job leaves a results.json saying so, so sweeps and reports can show it."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    write_results(
+        Path(run_dir), {"status": "failed", "error": f"{type(err).__name__}: {err}", **run_keys}
+    )
