@@ -7,6 +7,7 @@ Resolvers are registered on import, so anything that composes DeepInsight config
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,16 @@ from deepinsight.data.transforms import channels_for
 from deepinsight.progress import stdout_is_terminal
 
 def config_dir() -> str:
-    """Absolute path of the ``conf/`` tree (override with $DEEPINSIGHT_CONFIG_DIR)."""
+    """Absolute path of the config tree (override with $DEEPINSIGHT_CONFIG_DIR).
+
+    The configs are edited in the repository's top-level ``conf/``, which pyproject.toml ships
+    as the package ``deepinsight.conf``: an editable install resolves it to ``conf/`` itself, a
+    wheel to its installed copy, so the console scripts work from any directory.
+    """
     override = os.environ.get("DEEPINSIGHT_CONFIG_DIR")
     if override:
         return str(Path(override).resolve())
-    return str(Path(__file__).resolve().parents[2] / "conf")
+    return str(resources.files("deepinsight.conf"))
 
 
 def _if_demo(root: Any, demo_value: Any, dataset_value: Any) -> Any:
