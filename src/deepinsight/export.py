@@ -13,10 +13,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from deepinsight.errors import EXIT_OK, DeepInsightError, run_cli
-from deepinsight.inference.cli import argv_or_sys, compose_command_config, print_help, wants_help
+from deepinsight.cli import compose_command_config, run_command
+from deepinsight.errors import EXIT_OK, DeepInsightError
 from deepinsight.inference.detector import load_detector
 
 CONFIG_NAME = "export"
@@ -53,16 +53,13 @@ def export(cfg: dict[str, Any]) -> Path:
 
 def run(argv: Sequence[str]) -> int:
     """Parse ``key=value`` arguments and export; returns the exit code."""
-    if wants_help(argv):
-        print_help(__doc__ or "", CONFIG_NAME)
-        return EXIT_OK
     export(compose_command_config(CONFIG_NAME, argv))
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point (``deepinsight-export``)."""
-    raise SystemExit(run_cli(lambda: run(argv_or_sys(argv))))
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console entry point (``deepinsight-export``): exits with the exit code."""
+    run_command(run, argv, __doc__ or "", CONFIG_NAME)
 
 
 if __name__ == "__main__":

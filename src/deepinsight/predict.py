@@ -16,20 +16,15 @@ from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tqdm import tqdm
 
+from deepinsight.cli import compose_command_config, run_command
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS
-from deepinsight.errors import EXIT_OK, EXIT_SOME_FILES_FAILED, DeepInsightError, run_cli
+from deepinsight.errors import EXIT_OK, EXIT_SOME_FILES_FAILED, DeepInsightError
 from deepinsight.inference import collect_image_files, iterate_batches, load_detector
 from deepinsight.inference.batches import ImageBatch
-from deepinsight.inference.cli import (
-    argv_or_sys,
-    compose_command_config,
-    print_help,
-    wants_help,
-)
 from deepinsight.inference.detector import Detector
 from deepinsight.inference.results import (
     OUTPUT_FORMATS,
@@ -194,15 +189,12 @@ def save_batch_overlays(cam, batch: ImageBatch, files: Sequence[Path], cam_dir: 
 
 def run(argv: Sequence[str]) -> int:
     """Parse ``key=value`` arguments and predict; returns the exit code."""
-    if wants_help(argv):
-        print_help(__doc__ or "", CONFIG_NAME)
-        return EXIT_OK
     return predict(PredictOptions.from_config(compose_command_config(CONFIG_NAME, argv)))
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point (``deepinsight-predict``): exits with the run's exit code."""
-    raise SystemExit(run_cli(lambda: run(argv_or_sys(argv))))
+    run_command(run, argv, __doc__ or "", CONFIG_NAME)
 
 
 if __name__ == "__main__":
