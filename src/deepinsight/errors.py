@@ -30,3 +30,15 @@ def run_cli(fn: Callable[[], T]) -> T:
     except DeepInsightError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(EXIT_USER_ERROR) from None
+
+
+def first_line(err: BaseException, limit: int | None = None) -> str:
+    """An exception's first line (its type name if it has no message), for one-line reports.
+
+    With ``limit``, a longer line is cut to ``limit`` characters, ending in "...".
+    """
+    text = str(err).strip()
+    line = text.splitlines()[0] if text else type(err).__name__
+    if limit is None or len(line) <= limit:
+        return line
+    return line[: limit - 3] + "..."

@@ -11,10 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torchmetrics.classification import BinaryPrecisionRecallCurve
 
+from deepinsight.checkpoint_info import DetectorSpec
 from deepinsight.metrics import THRESHOLD_RULE, SplitMetrics, f1_maximising_threshold
 from deepinsight.models import create_model
-
-CHECKPOINT_FORMAT_VERSION = 1
 
 
 def _plain(value: Any) -> Any:
@@ -150,20 +149,15 @@ class DeepfakeClassifier(L.LightningModule):
 
     # -- checkpoints carry what inference needs -----------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        spec = dict(self.hparams["net"])
-        checkpoint["deepinsight"] = {
-            "format_version": CHECKPOINT_FORMAT_VERSION,
-            "model": {
-                "name": spec.pop("name"),
-                "in_chans": int(spec.pop("in_chans", 3)),
-                "kwargs": spec,
-            },
-            "preprocessing": self.hparams["preprocessing"],
-            "threshold": float(self.decision_threshold),
-            "threshold_rule": THRESHOLD_RULE,
-        }
+        spec = DetectorSpec.for_network(
+            self.hparams["net"],
+            self.hparams["preprocessing"],
+            self.decision_threshold,
+            THRESHOLD_RULE,
+        )
+        spec.write_to(checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        info = checkpoint.get("deepinsight")
-        if info:
-            self.decision_threshold = float(info["threshold"])
+        threshold = DetectorSpec.stored_threshold(checkpoint)
+        if threshold is not None:
+            self.decision_threshold = threshold

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFile, ImageOps
 
-from deepinsight.errors import DeepInsightError
+from deepinsight.errors import DeepInsightError, first_line
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
@@ -72,7 +72,7 @@ def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
         reason = str(err).split(", could be")[0]  # PIL's message, minus its own conclusion
         raise ImageLoadError(f"refused as a possible decompression bomb: {reason}") from None
     except Exception as err:  # PIL raises many types for bad data; all mean "not usable"
-        raise ImageLoadError(f"corrupt or truncated image ({_first_line(err)})") from None
+        raise ImageLoadError(f"corrupt or truncated image ({first_line(err)})") from None
 
 
 def check_pixel_count(img: Image.Image, max_pixels: int | None) -> None:
@@ -111,9 +111,3 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, img)
     return img.convert("RGB")
-
-
-def _first_line(err: BaseException) -> str:
-    """The first line of an exception's message, or its type name when it has none."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

@@ -7,11 +7,12 @@
   ONNX export and the Grad-CAM overlays (imported on demand: they pull in heavier packages).
 """
 
+from deepinsight.checkpoint_info import DetectorSpec
 from deepinsight.inference.batches import ImageBatch, iterate_batches
-from deepinsight.inference.detector import Detector, load_detector
+from deepinsight.inference.detector import Detector
+from deepinsight.inference.factory import load_detector
 from deepinsight.inference.inputs import CollectedInputs, collect_image_files
 from deepinsight.inference.results import PredictionRow, decide
-from deepinsight.inference.spec import DetectorSpec
 
 __all__ = [
     "CollectedInputs",

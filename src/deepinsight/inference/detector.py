@@ -1,8 +1,7 @@
 """A trained detector, whatever file it came from: P(fake) for a batch of preprocessed images.
 
-``load_detector(path)`` opens a DeepInsight checkpoint (``.ckpt``, run with torch) or an
-exported ONNX model (run with onnxruntime) behind the same small interface, so ``predict``
-does not care which one it was given.
+The runtimes implement it in ``torch_detector`` (checkpoints) and ``onnx_detector`` (exported
+models); ``deepinsight.inference.factory.load_detector`` picks one for a file.
 """
 
 from __future__ import annotations
@@ -14,11 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepinsight.errors import DeepInsightError
-from deepinsight.inference.spec import DetectorSpec
-
-# torch.save writes a zip archive (the legacy format, a raw pickle, starts with 0x80).
-_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+from deepinsight.checkpoint_info import DetectorSpec
 
 
 class Detector(ABC):
@@ -54,32 +49,12 @@ class Detector(ABC):
         )
 
 
-def short_reason(err: BaseException, limit: int = 200) -> str:
-    """An exception's first line, cut to ``limit`` characters, for one-line error messages."""
-    text = str(err).strip()
-    line = text.splitlines()[0] if text else type(err).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
+def __getattr__(name: str) -> Any:
+    # Transitional: load_detector moved to deepinsight.inference.factory (import it from
+    # deepinsight.inference); this keeps the old import path working until callers move.
+    if name == "load_detector":
+        from deepinsight.inference.factory import load_detector
 
-def load_detector(path: str | Path, device: str = "auto") -> Detector:
-    """Open a DeepInsight checkpoint or exported ONNX model; bad files raise DeepInsightError.
-
-    ``device`` ("auto", "cpu", "cuda", "cuda:1", ...) applies to checkpoints; ONNX models run on
-    onnxruntime's CPU provider.
-    """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise DeepInsightError(f"checkpoint not found: {path}")
-    if not path.is_file():
-        raise DeepInsightError(f"checkpoint {path} is not a file; give a .ckpt or .onnx file")
-    with path.open("rb") as handle:
-        head = handle.read(4)
-    if not head:
-        raise DeepInsightError(f"checkpoint {path} is empty")
-    if head.startswith(_TORCH_MAGIC):
-        from deepinsight.inference.torch_detector import TorchDetector
-
-        return TorchDetector.load(path, device=device)
-    from deepinsight.inference.onnx_detector import OnnxDetector
-
-    return OnnxDetector.load(path)
+        return load_detector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

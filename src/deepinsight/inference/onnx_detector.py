@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepinsight.errors import DeepInsightError
-from deepinsight.inference.detector import Detector, short_reason
-from deepinsight.inference.spec import DetectorSpec
+from deepinsight.checkpoint_info import DetectorSpec
+from deepinsight.errors import DeepInsightError, first_line
+from deepinsight.inference.detector import Detector
 
 # Names of the exported graph's input and outputs (see deepinsight.inference.onnx_export).
 INPUT_NAME = "image"
@@ -40,7 +40,7 @@ class OnnxDetector(Detector):
         except Exception as err:  # onnxruntime raises its own exception types per failure
             raise DeepInsightError(
                 f"{path} is neither a DeepInsight checkpoint (.ckpt) nor an ONNX model "
-                f"({short_reason(err, 160)})"
+                f"({first_line(err, limit=160)})"
             ) from None
         spec = DetectorSpec.from_onnx_metadata(
             session.get_modelmeta().custom_metadata_map, str(path)

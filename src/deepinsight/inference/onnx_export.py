@@ -19,7 +19,6 @@ import deepinsight
 from deepinsight.inference.onnx_detector import INPUT_NAME, LOGIT_OUTPUT, SCORE_OUTPUT, OnnxDetector
 from deepinsight.inference.torch_detector import TorchDetector
 
-DEFAULT_OPSET = 17
 PARITY_TOLERANCE = 1e-4
 
 
@@ -35,8 +34,10 @@ class ScoreAndLogit(nn.Module):
         return torch.sigmoid(logit), logit
 
 
-def export_onnx(detector: TorchDetector, output: Path, opset: int = DEFAULT_OPSET) -> float:
+def export_onnx(detector: TorchDetector, output: Path, opset: int) -> float:
     """Write ``detector`` to ``output`` as ONNX; return the max |onnx - torch| score seen.
+
+    ``opset`` is the ONNX opset version; its default is ``opset`` in conf/export.yaml.
 
     Raises RuntimeError (a bug, not a user error) if onnxruntime disagrees with torch.
     """

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepinsight.errors import DeepInsightError
-from deepinsight.inference.detector import Detector, short_reason
-from deepinsight.inference.spec import DetectorSpec
+from deepinsight.checkpoint_info import DetectorSpec
+from deepinsight.errors import DeepInsightError, first_line
+from deepinsight.inference.detector import Detector
 from deepinsight.models import DeepfakeNet, create_model
 
 # The LightningModule keeps the DeepfakeNet as ``self.net`` (docs/contracts.md).
@@ -43,7 +43,7 @@ class TorchDetector(Detector):
         except RuntimeError as err:
             raise DeepInsightError(
                 f"{path} is not a valid DeepInsight model: its weights do not fit a "
-                f"{spec.model_name} with in_chans={spec.in_chans} ({short_reason(err)})"
+                f"{spec.model_name} with in_chans={spec.in_chans} ({first_line(err, limit=200)})"
             ) from None
         return cls(net, spec, path, resolve_device(device))
 
@@ -56,12 +56,7 @@ class TorchDetector(Detector):
 def read_checkpoint(path: Path) -> tuple[DetectorSpec, dict[str, torch.Tensor]]:
     """The checkpoint's :class:`DetectorSpec` and its network weights (``net.`` prefix removed)."""
     checkpoint = safe_torch_load(path)
-    if not isinstance(checkpoint, Mapping) or "deepinsight" not in checkpoint:
-        raise DeepInsightError(
-            f"{path} is a torch file but not a DeepInsight checkpoint (no 'deepinsight' "
-            "metadata); use a checkpoint written by `python -m deepinsight.train`"
-        )
-    spec = DetectorSpec.from_dict(checkpoint["deepinsight"], str(path))
+    spec = DetectorSpec.from_checkpoint(checkpoint, str(path))
     state_dict = checkpoint.get("state_dict")
     if not isinstance(state_dict, Mapping):
         raise DeepInsightError(f"{path} is not a valid DeepInsight model: it has no state_dict")
@@ -92,7 +87,7 @@ def safe_torch_load(path: Path) -> Any:
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise DeepInsightError(
-            f"{path} is not a readable checkpoint ({short_reason(err)})"
+            f"{path} is not a readable checkpoint ({first_line(err, limit=200)})"
         ) from None
 
 
