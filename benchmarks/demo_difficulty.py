@@ -25,14 +25,10 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from deepinsight.data.demo import (
-    DEMO_DEFAULTS,
-    DEMO_RECOMMENDED_BATCH_SIZE,
-    DEMO_RECOMMENDED_EPOCHS,
-    IMAGES_SUBDIR,
-    ensure_demo_dataset,
-)
+from deepinsight.config import config_dir
+from deepinsight.data.demo import DEMO_DEFAULTS, ensure_demo_dataset
 from deepinsight.data.image_io import load_image
+from deepinsight.data.layouts import KAGGLE_IMAGE_DIR
 from deepinsight.data.transforms import build_transforms, channels_for
 from deepinsight.models import create_model
 
@@ -42,7 +38,7 @@ class DemoSplit(Dataset):
 
     def __init__(self, root: Path, split: str, transform) -> None:
         table = pd.read_csv(root / f"{split}.csv", index_col=0)
-        self.images = [load_image(root / IMAGES_SUBDIR / path) for path in table["path"]]
+        self.images = [load_image(root / KAGGLE_IMAGE_DIR / path) for path in table["path"]]
         self.labels = (table["label_str"] == "fake").to_numpy(dtype=np.float32)
         self.transform = transform
 
@@ -64,10 +60,23 @@ def score(model: nn.Module, loader: DataLoader) -> float:
     return float(roc_auc_score(torch.cat(labels).numpy(), torch.cat(logits).numpy()))
 
 
+def quickstart_training() -> tuple[int, int]:
+    """(epochs, batch size) that ``python -m deepinsight.train`` uses on the demo data.
+
+    Read from conf/, their one source, so the calibration and the Quickstart cannot drift apart.
+    """
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("train", overrides=["logger=none"])
+    return int(cfg.trainer.max_epochs), int(cfg.data.batch_size)
+
+
 def parse_args() -> argparse.Namespace:
+    epochs, batch_size = quickstart_training()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strength", type=float, default=DEMO_DEFAULTS["artifact_strength"])
-    parser.add_argument("--epochs", type=int, default=DEMO_RECOMMENDED_EPOCHS)
+    parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--image-size", type=int, default=DEMO_DEFAULTS["image_size"])
     parser.add_argument("--n-train", type=int, default=DEMO_DEFAULTS["n_train"])
     parser.add_argument("--n-valid", type=int, default=DEMO_DEFAULTS["n_valid"])
@@ -77,7 +86,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--jpeg-quality", type=int, default=DEMO_DEFAULTS["jpeg_quality"])
     parser.add_argument("--model", default="densenet121")
     parser.add_argument("--variant", default="grayscale", help="rgb, grayscale or augmented")
-    parser.add_argument("--batch-size", type=int, default=DEMO_RECOMMENDED_BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(

@@ -121,3 +121,14 @@ def test_cli_unknown_group_option_lists_valid_ones(tmp_path):
     assert proc.returncode != 0
     for option in ("densenet121", "custom_cnn", "efficientnet"):
         assert option in proc.stderr
+
+
+@pytest.mark.parametrize(("root", "demo"), [(None, True), ("", True), ("null", True), ("d", False)])
+def test_config_defaults_and_datamodule_agree_on_demo_or_disk(root, demo):
+    from omegaconf import OmegaConf
+
+    import deepinsight.config  # noqa: F401  (registers the di.* resolvers)
+
+    cfg = OmegaConf.create({"root": root, "source": "${di.if_demo:${root},demo,disk}"})
+    assert cfg.source == ("demo" if demo else "disk")
+    assert DeepfakeDataModule(root=root).uses_demo is demo

@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from deepinsight.data import demo
+from deepinsight.data.layouts import KAGGLE_IMAGE_DIR
 from deepinsight.errors import DeepInsightError
 
 TINY = dict(n_train=8, n_valid=4, n_test=4, image_size=32, artifact_strength=0.2, seed=0)
@@ -99,7 +100,7 @@ def image_features(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.n
     checkerboard = np.indices((size, size)).sum(0) % 2 * 2.0 - 1.0
     stats, responses = [], []
     for row in rows:
-        path = root / demo.IMAGES_SUBDIR / row[5]
+        path = root / KAGGLE_IMAGE_DIR / row[5]
         pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
         gray = pixels.mean(axis=2)
         laplacian = 4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1]

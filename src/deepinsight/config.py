@@ -13,9 +13,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from deepinsight.data.demo import is_demo_root
 from deepinsight.data.transforms import channels_for
-
 from deepinsight.progress import stdout_is_terminal
+
 
 def config_dir() -> str:
     """Absolute path of the config tree (override with $DEEPINSIGHT_CONFIG_DIR).
@@ -32,7 +33,7 @@ def config_dir() -> str:
 
 def _if_demo(root: Any, demo_value: Any, dataset_value: Any) -> Any:
     """Pick a default by data source: fast on the demo data, the seed's settings on real data."""
-    return demo_value if root in (None, "", "null") else dataset_value
+    return demo_value if is_demo_root(root) else dataset_value
 
 
 def auto_precision() -> str:
@@ -91,10 +92,10 @@ def register_resolvers() -> None:
         "di.workers": default_workers,
         "di.wandb_mode": wandb_mode,
         "di.sweep_group": sweep_group,
+        "di.stdout_is_terminal": stdout_is_terminal,
     }
     for name, fn in resolvers.items():
         OmegaConf.register_new_resolver(name, fn, replace=True)
 
 
 register_resolvers()
-        "di.stdout_is_terminal": stdout_is_terminal,

@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from deepinsight.data.demo import ensure_demo_dataset, is_demo_root
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS, load_image
 from deepinsight.data.layouts import SPLITS, DatasetSplits, Sample, discover_splits
 from deepinsight.data.transforms import build_transforms, make_preprocessing
@@ -112,14 +113,12 @@ class DeepfakeDataModule(L.LightningDataModule):
 
     @property
     def uses_demo(self) -> bool:
-        return self.root in (None, "")
+        return is_demo_root(self.root)
 
     def _data_root(self) -> str | Path:
         """``root``, or the embedded demo dataset's folder (built on first use)."""
         if not self.uses_demo:
             return self.root
-        from deepinsight.data.demo import ensure_demo_dataset
-
         return ensure_demo_dataset(**self.demo)
 
     def setup(self, stage: str | None = None) -> None:

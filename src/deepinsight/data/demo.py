@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from deepinsight.data.demo_images import JPEG_QUALITY_SPREAD, load_source_photo, render_image
+from deepinsight.data.layouts import KAGGLE_CSV_HEADER, KAGGLE_IMAGE_DIR, KAGGLE_LABELS, SPLITS
 from deepinsight.errors import DeepInsightError
 
 log = logging.getLogger(__name__)
@@ -45,17 +46,24 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "jpeg_quality": 95,
 }
-# The training the defaults were calibrated for (DenseNet121, grayscale, Adam 1e-3, 2 CPU cores:
-# about 20 s an epoch, test AUROC about 0.96); see benchmarks/demo_difficulty.py.
-DEMO_RECOMMENDED_EPOCHS = 7
-DEMO_RECOMMENDED_BATCH_SIZE = 64
+# They were calibrated for the demo's training defaults, which live in conf/ (the demo branch of
+# each `di.if_demo`: 7 epochs, batch 64, 64 px), with DenseNet121 on grayscale input, Adam 1e-3,
+# 2 CPU cores: about 20 s an epoch, test AUROC about 0.96; see benchmarks/demo_difficulty.py.
 
-SPLITS = ("train", "valid", "test")
-CSV_HEADER = ("", "original_path", "id", "label", "label_str", "path")
-IMAGES_SUBDIR = Path("real_vs_fake") / "real-vs-fake"
+# What data.root holds when it asks for the demo dataset: unset, empty, or the text "null".
+_DEMO_ROOTS = (None, "", "null")
+
+
+def is_demo_root(root: Any) -> bool:
+    """Whether ``data.root`` means the embedded demo dataset rather than a folder on disk.
+
+    The one rule for "demo or disk?": the config's demo-or-dataset defaults (``di.if_demo``)
+    and the DataModule both ask it, so they never disagree.
+    """
+    return root in _DEMO_ROOTS
+
+
 MANIFEST_NAME = "demo_manifest.json"
-# Kaggle's convention inside its CSVs (DeepInsight's own contract is the reverse: 1 = fake).
-KAGGLE_LABELS = {"real": 1, "fake": 0}
 
 # Fixed, disjoint photo pools. Valid and test each mix colour and grayscale, smooth and textured
 # photos; the stereo pair motorcycle_left/right stays in one split because it is one scene.
@@ -162,7 +170,7 @@ def build_demo_dataset(
     }
     for split_number, split in enumerate(SPLITS):
         for label_str in KAGGLE_LABELS:
-            (dest / IMAGES_SUBDIR / split / label_str).mkdir(parents=True, exist_ok=True)
+            (dest / KAGGLE_IMAGE_DIR / split / label_str).mkdir(parents=True, exist_ok=True)
         rows = []
         plan_rng = np.random.default_rng([seed, split_number])
         for index, label_str, photo in _split_plan(split, counts[split], plan_rng):
@@ -173,7 +181,7 @@ def build_demo_dataset(
                 photos[photo], rng, fake, image_size, artifact_strength, jpeg_quality
             )
             rel_path = f"{split}/{label_str}/{index:05d}.jpg"
-            (dest / IMAGES_SUBDIR / rel_path).write_bytes(jpeg)
+            (dest / KAGGLE_IMAGE_DIR / rel_path).write_bytes(jpeg)
             top, left, size = record["crop"]
             original = f"{photo}@y{top}x{left}s{size}"
             rows.append((index, original, index, KAGGLE_LABELS[label_str], label_str, rel_path))
@@ -188,7 +196,7 @@ def build_demo_dataset(
             )
         with open(dest / f"{split}.csv", "w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(CSV_HEADER)
+            writer.writerow(KAGGLE_CSV_HEADER)
             writer.writerows(rows)
     # Written last: a directory with a manifest is a finished build.
     (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

@@ -15,12 +15,18 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepinsight import LABEL_FAKE, LABEL_REAL
+from deepinsight import CLASS_NAMES, LABEL_FAKE, LABEL_REAL
 from deepinsight.data.image_io import is_image_path
 from deepinsight.errors import DeepInsightError
 
 SPLITS = ("train", "valid", "test")
+
+# The Kaggle layout, as read here and written by the demo dataset (deepinsight.data.demo).
 KAGGLE_IMAGE_DIR = Path("real_vs_fake") / "real-vs-fake"
+KAGGLE_CSV_HEADER = ("", "original_path", "id", "label", "label_str", "path")
+# Kaggle's ``label`` column per class: 1 = real, the reverse of DeepInsight's 1 = fake.
+KAGGLE_LABELS = {"real": 1, "fake": 0}
+_FROM_KAGGLE_LABEL = {str(code): CLASS_NAMES.index(name) for name, code in KAGGLE_LABELS.items()}
 # Folder names accepted for the validation split in the ``folders`` layout.
 VALID_ALIASES = ("valid", "val", "validation")
 
@@ -69,17 +75,16 @@ def read_kaggle_split(root: Path, split: str) -> list[Sample]:
         if missing:
             raise DeepInsightError(
                 f"{csv_path} lacks the column(s) {sorted(missing)}; expected the Kaggle header "
-                "',original_path,id,label,label_str,path'"
+                f"'{','.join(KAGGLE_CSV_HEADER)}'"
             )
         samples = []
         for line_no, row in enumerate(reader, start=2):
             label_text = (row["label"] or "").strip()
-            if label_text not in ("0", "1"):
+            if label_text not in _FROM_KAGGLE_LABEL:
                 raise DeepInsightError(
                     f"{csv_path}:{line_no}: label must be 1 (real) or 0 (fake), got {label_text!r}"
                 )
-            # Kaggle: 1 = real. DeepInsight: 1 = fake.
-            label = LABEL_REAL if label_text == "1" else LABEL_FAKE
+            label = _FROM_KAGGLE_LABEL[label_text]
             samples.append(Sample(image_dir / row["path"].strip(), label))
     return samples
 
