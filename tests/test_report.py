@@ -22,6 +22,7 @@ from sklearn.metrics import (
 
 from deepinsight import report
 from deepinsight.errors import EXIT_USER_ERROR
+from deepinsight.report import curves
 
 # (job folder, model, data, seed, class separation of the synthetic scores)
 COMPLETED_RUNS = [
@@ -189,8 +190,8 @@ def test_figures_hold_one_curve_per_completed_run(multirun, tmp_path, monkeypatc
 
         return wrapper
 
-    monkeypatch.setattr(report, "save_roc_curves", spy("roc", report.save_roc_curves))
-    monkeypatch.setattr(report, "save_pr_curves", spy("pr", report.save_pr_curves))
+    monkeypatch.setattr(curves, "save_roc_curves", spy("roc", curves.save_roc_curves))
+    monkeypatch.setattr(curves, "save_pr_curves", spy("pr", curves.save_pr_curves))
     out = tmp_path / "report"
     assert report.main([str(multirun), f"output={out}"]) == 0
 
@@ -267,3 +268,39 @@ def test_wandb_false_skips_the_summary_run(tmp_path):
     (root / "0" / "wandb").mkdir()
     assert report.main([str(root), "wandb=false"]) == 0
     assert not (root / "wandb").exists()
+
+
+def test_one_class_test_set_is_a_completed_run_without_auroc(tmp_path, capsys):
+    """AUROC and AP are null (undefined) on a one-class test set; the run still completed."""
+    root = tmp_path / "sweep"
+    _write_run(root / "0", *COMPLETED_RUNS[0][1:])
+    one_class = root / "1"
+    _write_run(one_class, "custom_cnn", "rgb", 1, 1.0)
+    with (one_class / "test_predictions.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "score"])
+        writer.writerows((f"/data/test/{i}.jpg", 1, 0.05 * i) for i in range(20))
+    one_class_results = json.loads((one_class / "results.json").read_text())
+    one_class_results["test"].update(auroc=None, ap=None)
+    (one_class / "results.json").write_text(json.dumps(one_class_results))
+    broken = root / "2"
+    _write_run(broken, "custom_cnn", "grayscale", 1, 1.0)
+    broken_results = json.loads((broken / "results.json").read_text())
+    del broken_results["test"]["macro_f1"]
+    (broken / "results.json").write_text(json.dumps(broken_results))
+
+    assert report.main([str(root), "wandb=false"]) == 0
+
+    rows = {row["run"]: row for row in _read_csv(root / "comparison.csv")}
+    assert [row["run"] for row in _read_csv(root / "comparison.csv")] == ["0", "1", "2"]
+    assert rows["1"]["status"] == "completed"
+    assert (rows["1"]["auroc"], rows["1"]["ap"]) == ("", "")
+    assert float(rows["1"]["accuracy"]) == one_class_results["test"]["accuracy"]
+    assert rows["2"]["status"] == "invalid"  # a metric that is always defined is missing
+    variants = _read_csv(root / "comparison_by_variant.csv")
+    (variant,) = [v for v in variants if (v["model"], v["data"]) == ("custom_cnn", "rgb")]
+    assert variant["auroc_mean"] == "" and float(variant["accuracy_mean"]) > 0
+    assert "no curve for 1: its test set holds one class" in capsys.readouterr().err
+    assert (root / "roc_curves.png").is_file()
+    markdown = (root / "comparison.md").read_text()
+    assert "lacks test.macro_f1" in markdown

@@ -1,0 +1,5 @@
+"""``python -m deepinsight.report``."""
+
+from deepinsight.report.cli import main
+
+raise SystemExit(main())

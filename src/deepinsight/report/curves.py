@@ -1,0 +1,40 @@
+"""roc_curves.png and pr_curves.png: every completed run's test curve in one figure each."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from deepinsight.analysis.plots import save_pr_curves, save_roc_curves
+from deepinsight.errors import DeepInsightError
+from deepinsight.report.runs import RunResult
+from deepinsight.run_outputs import read_predictions
+
+ROC_CURVES = "roc_curves.png"
+PR_CURVES = "pr_curves.png"
+
+
+def write_curves(runs: Sequence[RunResult], output: Path) -> list[Path]:
+    """Both figures, with every completed run whose test predictions can draw a curve."""
+    curves = []
+    for run in runs:
+        if not run.completed:
+            continue
+        try:
+            _, labels, scores = read_predictions(run.run_dir)
+        except DeepInsightError as err:
+            print(f"warning: no curve for {run.run}: {err}", file=sys.stderr)
+            continue
+        if np.unique(labels).size < 2:
+            print(f"warning: no curve for {run.run}: its test set holds one class", file=sys.stderr)
+            continue
+        curves.append((f"{run.run}: {run.model}/{run.data}", labels, scores))
+    if not curves:
+        return []
+    roc, pr = output / ROC_CURVES, output / PR_CURVES
+    save_roc_curves(curves, roc, title="ROC curves (test)")
+    save_pr_curves(curves, pr, title="Precision-recall curves (test)")
+    return [roc, pr]
