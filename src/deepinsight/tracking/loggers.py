@@ -1,7 +1,8 @@
 """Experiment trackers: building the configured Lightning loggers and feeding W&B its extras.
 
 W&B never needs the network here: its mode comes from ``deepinsight.config.wandb_mode``
-(offline unless the user has set W&B up online), and its files stay inside the run directory.
+(offline unless the user has set W&B up online), it falls back to offline when the server does
+not answer (``wandb_safety``), and its files stay inside the run directory.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from deepinsight import CLASS_NAMES
+from deepinsight.tracking.wandb_safety import safe_wandb_mode
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,11 @@ def build_loggers(logger_cfg: DictConfig | None) -> list[Logger]:
     for name, one in (logger_cfg or {}).items():
         if not one or "_target_" not in one:
             continue
-        if name == "wandb" and one.get("mode") == "disabled":
+        if name == "wandb":
+            mode = safe_wandb_mode(one.get("mode"), one.get("save_dir"))
+            if mode == "disabled":
+                continue
+            loggers.append(instantiate(one, mode=mode))
             continue
         loggers.append(instantiate(one))
     return loggers
