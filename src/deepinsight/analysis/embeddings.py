@@ -22,36 +22,29 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset, Subset
+from torch.utils.data import DataLoader, IterableDataset
 
 from deepinsight import CLASS_NAMES
-from deepinsight.analysis.plots import save_embedding_pca, write_test_plots
+from deepinsight.analysis.plots import save_embedding_pca
+from deepinsight.data.datasets import random_subset
 from deepinsight.errors import DeepInsightError
-
-# write_test_plots lives in plots.py; it is re-exported here because the training entry point
-# runs all test-time analysis (figures, PCA, probe) through this module.
-__all__ = ["analyse_test_embeddings", "extract_features", "linear_probe", "write_test_plots"]
 
 EMBEDDINGS_PCA_FILENAME = "embeddings_pca.png"
 
 
 def _capped_loader(loader: Iterable, max_samples: int, seed: int) -> Iterable:
-    """A loader over a random ``max_samples``-item subset, or ``loader`` itself when not needed.
+    """``loader`` over a random ``max_samples``-item subset (``random_subset``), if it is larger.
 
     Only map-style DataLoaders can be subsampled; anything else is streamed and cut off at
     ``max_samples`` by the caller.
     """
     if not isinstance(loader, DataLoader) or loader.batch_size is None:
         return loader
-    dataset = loader.dataset
-    if isinstance(dataset, IterableDataset):
+    if isinstance(loader.dataset, IterableDataset):
         return loader
-    size = len(dataset)
-    if size <= max_samples:
+    subset = random_subset(loader.dataset, max_samples, seed)
+    if subset is loader.dataset:
         return loader
-    indices = np.random.default_rng(seed).choice(size, size=max_samples, replace=False)
-    # Sorted reads are kinder to disks; order does not matter for PCA or the probe.
-    subset = Subset(dataset, np.sort(indices).tolist())
     return DataLoader(
         subset,
         batch_size=loader.batch_size,

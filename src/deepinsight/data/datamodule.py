@@ -3,44 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
+from deepinsight.data.datasets import ImageFileDataset, random_subset
 from deepinsight.data.demo import ensure_demo_dataset, is_demo_root
-from deepinsight.data.image_io import DEFAULT_MAX_PIXELS, load_image
-from deepinsight.data.layouts import SPLITS, DatasetSplits, Sample, discover_splits
+from deepinsight.data.image_io import DEFAULT_MAX_PIXELS
+from deepinsight.data.layouts import SPLITS, DatasetSplits, discover_splits
 from deepinsight.data.transforms import build_transforms, make_preprocessing
 from deepinsight.data.verify import check_split, drop_unreadable
 
 log = logging.getLogger(__name__)
-
-
-class ImageFileDataset(Dataset):
-    """Images on disk with labels (1 = fake). Items are ``(image, label, index)``.
-
-    The index lets predictions be matched back to file paths after batching, shuffling and
-    distributed gathering.
-    """
-
-    def __init__(
-        self, samples: Sequence[Sample], transform: Callable, max_pixels: int | None
-    ) -> None:
-        self.samples = list(samples)
-        self.transform = transform
-        self.max_pixels = max_pixels
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        sample = self.samples[index]
-        image = self.transform(load_image(sample.path, max_pixels=self.max_pixels))
-        return image, torch.tensor(sample.label, dtype=torch.float32), index
 
 
 class DeepfakeDataModule(L.LightningDataModule):
@@ -170,10 +148,9 @@ class DeepfakeDataModule(L.LightningDataModule):
         if split == "train":
             transform = build_transforms(self.variant, self.image_size, train=False)
             dataset = ImageFileDataset(self.datasets[split].samples, transform, self.max_pixels)
-        if max_samples is not None and len(dataset) > max_samples:
-            generator = torch.Generator().manual_seed(seed)
-            chosen = torch.randperm(len(dataset), generator=generator)[:max_samples]
-            dataset = Subset(dataset, sorted(chosen.tolist()))
         return DataLoader(
-            dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers
+            random_subset(dataset, max_samples, seed),
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
         )

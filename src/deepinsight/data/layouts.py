@@ -39,7 +39,7 @@ EXPECTED_LAYOUTS = (
 @dataclass(frozen=True)
 class Sample:
     path: Path
-    label: int  # 1 = fake, 0 = real
+    label: int | None  # 1 = fake, 0 = real; None for a file to score, whose label is unknown
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from deepinsight.data.image_io import ImageLoadError, load_image
+from deepinsight.data.datasets import ImageFileDataset
+from deepinsight.data.image_io import ImageLoadError
+from deepinsight.data.layouts import Sample
 from deepinsight.data.transforms import build_eval_transform
 
 # (position in the file list, image tensor or None, error reason or None)
@@ -30,25 +32,20 @@ class ImageBatch:
     errors: dict[int, str]  # position in the file list -> short reason
 
 
-class ImageFileDataset(Dataset):
-    """Decodes and preprocesses one file per item; failures become an error, not an exception."""
+class _ImagesOrReasons(Dataset):
+    """Items ``(index, image, None)``, or ``(index, None, reason)`` for an unusable file."""
 
-    def __init__(
-        self, files: Sequence[Path], preprocessing: Mapping[str, Any], max_pixels: int | None
-    ) -> None:
-        self.files = list(files)
-        self.transform = build_eval_transform(preprocessing)
-        self.max_pixels = max_pixels
+    def __init__(self, images: ImageFileDataset) -> None:
+        self.images = images
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.images)
 
     def __getitem__(self, index: int) -> LoadedItem:
         try:
-            image = load_image(self.files[index], max_pixels=self.max_pixels)
+            return index, self.images.image(index), None
         except ImageLoadError as err:
             return index, None, str(err)
-        return index, self.transform(image), None
 
 
 def collate_images(items: Sequence[LoadedItem]) -> ImageBatch:
@@ -67,8 +64,11 @@ def iterate_batches(
     max_pixels: int | None = None,
 ) -> Iterator[ImageBatch]:
     """Batches of ``files`` in order; ``num_workers`` processes decode in parallel."""
+    # Files to score have no label; the dataset only ever reads their paths.
+    samples = [Sample(Path(path), label=None) for path in files]
+    images = ImageFileDataset(samples, build_eval_transform(preprocessing), max_pixels)
     loader = DataLoader(
-        ImageFileDataset(files, preprocessing, max_pixels),
+        _ImagesOrReasons(images),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,

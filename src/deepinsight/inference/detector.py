@@ -49,7 +49,6 @@ class Detector(ABC):
         )
 
 
-
 def __getattr__(name: str) -> Any:
     # Transitional: load_detector moved to deepinsight.inference.factory (import it from
     # deepinsight.inference); this keeps the old import path working until callers move.
