@@ -1,15 +1,27 @@
-"""How fast the pre-training image check decodes Kaggle-sized JPEGs (prints images per second).
+"""How fast the pre-training image check runs: decode rate, and index + verify of a whole dataset.
 
     python benchmarks/verify_throughput.py --n 1000
+    python benchmarks/synthetic_kaggle.py /tmp/kaggle140k --n 140000
+    python benchmarks/verify_throughput.py --root /tmp/kaggle140k
 
-Writes ``--n`` random 256x256 JPEGs (the Kaggle 140k image size) to a temporary folder and runs
-``deepinsight.data.verify.drop_unreadable`` on them, as ``DeepfakeDataModule.resolve`` does.
+``--n`` writes N random 256x256 JPEGs (the Kaggle image size) to a temporary folder and times
+``deepinsight.data.verify.drop_unreadable`` on them with no record (pure decode rate).
+
+``--root`` times what a training run does before its first step on that dataset:
+``DeepfakeDataModule.resolve()`` (find the splits, read the CSVs, check every image), twice, each
+in a fresh process with the same, initially empty, verification cache: the first run decodes
+every image, the second only stats them. It prints each run's resolve time, its whole process
+time (Python and torch start-up included) and its peak resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,24 +33,68 @@ from deepinsight.data.layouts import Sample
 from deepinsight.data.verify import drop_unreadable
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1000)
-    args = parser.parse_args()
+def decode_rate(n: int) -> None:
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         samples = []
-        for i in range(args.n):
+        for i in range(n):
             path = Path(tmp) / f"{i}.jpg"
             pixels = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(path, quality=90)
             samples.append(Sample(path, i % 2))
         start = time.perf_counter()
-        kept = drop_unreadable(samples, "train", on_bad_file="skip", max_pixels=None)
+        kept = drop_unreadable(samples, "train", on_bad_file="skip", max_pixels=None, cache=False)
         seconds = time.perf_counter() - start
     rate = len(kept) / seconds
     print(f"{len(kept)} images in {seconds:.2f} s: {rate:.0f} images/s on {os.cpu_count()} cores")
     print(f"140,000 images (the Kaggle set) at this rate: {140_000 / rate:.0f} s")
+
+
+def resolve_once(root: str) -> None:
+    """Child process: resolve the dataset and print one JSON line of figures."""
+    from deepinsight.data.datamodule import DeepfakeDataModule
+
+    start = time.perf_counter()
+    splits = DeepfakeDataModule(root=root).resolve()
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    images = sum(len(v) for v in splits.splits.values())
+    print(json.dumps({"resolve_s": seconds, "peak_rss_mb": peak_mb, "images": images}))
+
+
+def index_and_verify(root: Path) -> None:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "DEEPINSIGHT_CACHE": cache}
+        for run in ("first", "second"):
+            start = time.perf_counter()
+            child = subprocess.run(
+                [sys.executable, __file__, "--resolve-once", str(root)],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            wall = time.perf_counter() - start
+            figures = json.loads(child.stdout.strip().splitlines()[-1])
+            print(
+                f"{run} run: {figures['images']} images, resolve {figures['resolve_s']:.1f} s, "
+                f"process {wall:.1f} s (start-up included), "
+                f"peak RSS {figures['peak_rss_mb']:.0f} MB"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=1000, help="random JPEGs for the decode rate")
+    parser.add_argument("--root", type=Path, help="dataset to index and verify twice")
+    parser.add_argument("--resolve-once", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.resolve_once:
+        resolve_once(args.resolve_once)
+    elif args.root:
+        print(f"{args.root} on {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+        index_and_verify(args.root)
+    else:
+        decode_rate(args.n)
 
 
 if __name__ == "__main__":

@@ -48,29 +48,30 @@ def drop_unreadable(
         raise DeepInsightError(
             f"data.on_bad_file must be one of {ON_BAD_FILE}, got {on_bad_file!r}"
         )
+    paths = [os.fspath(s.path) for s in samples]
     record = None
     if cache and samples:
-        record = VerifiedFiles(common_folder([s.path for s in samples]), max_pixels, cache_dir)
+        record = VerifiedFiles(common_folder(paths), max_pixels, cache_dir)
     # Stat before decoding: a file changed during the check then looks changed next time.
-    stats = [fingerprint(s.path) for s in samples]
-    todo = [
-        i
-        for i, (s, st) in enumerate(zip(samples, stats))
-        if record is None or not record.unchanged(s.path, st)
-    ]
+    stats = [fingerprint(p) for p in paths]
+    if record is None:
+        todo = list(range(len(samples)))
+    else:
+        todo = [i for i, (p, st) in enumerate(zip(paths, stats)) if not record.unchanged(p, st)]
     if len(todo) > 1000:
         log.info(
             "checking %d of the %d %s images (decoding each once)", len(todo), len(samples), split
         )
     problems: list[str | None] = [None] * len(samples)
-    workers = min(32, (os.cpu_count() or 1) * 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, problem in zip(todo, pool.map(lambda i: _problem(samples[i], max_pixels), todo)):
-            problems[i] = problem
-    if record is not None:
-        record.replace(
-            {s.path: st for s, st, p in zip(samples, stats, problems) if p is None and st}
-        )
+    if todo:
+        workers = min(32, (os.cpu_count() or 1) * 2)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            found = pool.map(lambda i: _problem(samples[i], max_pixels), todo)
+            for i, problem in zip(todo, found):
+                problems[i] = problem
+    # Nothing decoded and nothing gone: the record is already exact (saves ~0.3 s at 140k).
+    if record is not None and (todo or len(record.files) != len(paths)):
+        record.replace({p: st for p, st, bad in zip(paths, stats, problems) if not bad and st})
         record.save()
     kept = []
     for sample, problem in zip(samples, problems):
