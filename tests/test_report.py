@@ -107,13 +107,20 @@ def multirun(tmp_path) -> Path:
     return root
 
 
+def run_report(*argv: object) -> int:
+    """The report's ``main`` in-process; like every tool's, it always exits with its code."""
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([str(a) for a in argv])
+    return exit_info.value.code
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
 
 
 def test_comparison_csv_equals_results_json_sorted_by_auroc(multirun, capsys):
-    assert report.main([str(multirun)]) == 0
+    assert run_report(multirun) == 0
 
     rows = _read_csv(multirun / "comparison.csv")
     assert list(rows[0]) == list(report.CSV_COLUMNS)
@@ -146,7 +153,7 @@ def test_comparison_csv_equals_results_json_sorted_by_auroc(multirun, capsys):
 
 
 def test_markdown_lists_failed_run_variants_and_seed_reference(multirun):
-    report.main([str(multirun)])
+    run_report(multirun)
     markdown = (multirun / "comparison.md").read_text()
 
     assert "**failed**: CUDA out of memory" in markdown
@@ -161,7 +168,7 @@ def test_markdown_lists_failed_run_variants_and_seed_reference(multirun):
 
 
 def test_repeated_seeds_are_summarised_as_mean_and_sample_std(multirun):
-    report.main([str(multirun)])
+    run_report(multirun)
     by_variant = {
         (r["model"], r["data"]): r for r in _read_csv(multirun / "comparison_by_variant.csv")
     }
@@ -193,7 +200,7 @@ def test_figures_hold_one_curve_per_completed_run(multirun, tmp_path, monkeypatc
     monkeypatch.setattr(curves, "save_roc_curves", spy("roc", curves.save_roc_curves))
     monkeypatch.setattr(curves, "save_pr_curves", spy("pr", curves.save_pr_curves))
     out = tmp_path / "report"
-    assert report.main([str(multirun), f"output={out}"]) == 0
+    assert run_report(multirun, f"output={out}") == 0
 
     assert not (multirun / "comparison.csv").exists()
     for name in ("roc", "pr"):
@@ -208,17 +215,46 @@ def test_figures_hold_one_curve_per_completed_run(multirun, tmp_path, monkeypatc
 
 def test_missing_results_is_one_line_error_exit_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(SystemExit) as exit_info:
-        report.main([str(tmp_path / "empty")])
-    assert exit_info.value.code == EXIT_USER_ERROR
+    assert run_report(tmp_path / "empty") == EXIT_USER_ERROR
     error = capsys.readouterr().err
     assert error.startswith("error: no results.json found") and error.count("\n") == 1
 
 
-def test_unknown_option_is_rejected(multirun):
-    with pytest.raises(SystemExit) as exit_info:
-        report.main([str(multirun), "colour=blue"])
-    assert exit_info.value.code == EXIT_USER_ERROR
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["colour=blue"], "bad argument: Could not override 'colour'. Valid options: dirs, "),
+        (["wandb=maybe"], "wandb= takes true, false or auto, not 'maybe'"),
+        (["output=[a,b"], "bad argument: "),
+        (["{missing}"], "not a directory: "),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(multirun, tmp_path, capsys, args, message):
+    argv = [a.format(missing=tmp_path / "missing") for a in args]
+    assert run_report(multirun, *argv) == EXIT_USER_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: ") and message in captured.err
+    assert captured.err.count("\n") == 1
+
+
+def test_no_directory_is_a_user_error(capsys):
+    assert run_report("wandb=false") == EXIT_USER_ERROR
+    assert "no run directories given" in capsys.readouterr().err
+
+
+def test_directories_can_also_be_given_as_an_option(multirun, tmp_path):
+    out = tmp_path / "by-option"
+    assert run_report(f"dirs=[{multirun}]", f"output={out}", "wandb=false") == 0
+    assert len(_read_csv(out / "comparison.csv")) == len(COMPLETED_RUNS) + 2
+
+
+def test_help_lists_the_options(capsys):
+    assert run_report("--help") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m deepinsight.report DIR")
+    for option in ("dirs:", "output:", "wandb:", "group:"):
+        assert option in out
 
 
 def test_module_runs_as_a_command(multirun, tmp_path):
@@ -243,7 +279,7 @@ def test_wandb_summary_run_is_written_offline_in_the_runs_group(tmp_path):
         (root / job / "wandb").mkdir()  # the runs logged to W&B, so the report does too
     out = tmp_path / "report"
 
-    assert report.main([str(root), f"output={out}"]) == 0
+    assert run_report(root, f"output={out}") == 0
 
     offline_runs = list((out / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1
@@ -266,7 +302,7 @@ def test_wandb_false_skips_the_summary_run(tmp_path):
     root = tmp_path / "sweep"
     _write_run(root / "0", *COMPLETED_RUNS[0][1:])
     (root / "0" / "wandb").mkdir()
-    assert report.main([str(root), "wandb=false"]) == 0
+    assert run_report(root, "wandb=false") == 0
     assert not (root / "wandb").exists()
 
 
@@ -289,7 +325,7 @@ def test_one_class_test_set_is_a_completed_run_without_auroc(tmp_path, capsys):
     del broken_results["test"]["macro_f1"]
     (broken / "results.json").write_text(json.dumps(broken_results))
 
-    assert report.main([str(root), "wandb=false"]) == 0
+    assert run_report(root, "wandb=false") == 0
 
     rows = {row["run"]: row for row in _read_csv(root / "comparison.csv")}
     assert [row["run"] for row in _read_csv(root / "comparison.csv")] == ["0", "1", "2"]

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from omegaconf import DictConfig, OmegaConf
 
 from deepinsight.config import config_dir
-from deepinsight.errors import EXIT_OK, DeepInsightError, run_cli
+from deepinsight.errors import EXIT_OK, DeepInsightError, first_line, run_cli
 
 HELP_FLAGS = ("-h", "--help")
 
@@ -44,9 +44,9 @@ def compose_command_config(config_name: str, overrides: Sequence[str]) -> dict[s
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
             cfg = compose(config_name, overrides=list(overrides))
     except HydraException as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DeepInsightError(
-            f"bad argument: {reason} Valid options: {', '.join(known_options(config_name))}"
+            f"bad argument: {first_line(err)} "
+            f"Valid options: {', '.join(known_options(config_name))}"
         ) from None
     finally:
         if caller is not None:

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from deepinsight.cli import compose_command_config, run_command
 from deepinsight.errors import EXIT_OK, DeepInsightError
-from deepinsight.inference.detector import load_detector
+from deepinsight.inference import load_detector
 
 CONFIG_NAME = "export"
 EXPORT_FORMATS = ("onnx",)

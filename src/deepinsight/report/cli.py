@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
 
-from deepinsight.errors import EXIT_OK, DeepInsightError, run_cli
+from deepinsight.cli import compose_command_config, known_options, run_command
+from deepinsight.errors import EXIT_OK, DeepInsightError
 from deepinsight.report.curves import write_curves
 from deepinsight.report.markdown import render_markdown, runs_markdown
 from deepinsight.report.runs import collect_runs
@@ -20,49 +22,72 @@ from deepinsight.report.tables import (
     write_csv,
 )
 
-USAGE = (
-    "usage: python -m deepinsight.report DIR [DIR...] "
-    "[output=PATH] [wandb=true|false|auto] [group=NAME]"
-)
+CONFIG_NAME = "report"
+USAGE = """usage: python -m deepinsight.report DIR [DIR ...] [key=value ...]
+
+Compares finished runs: each DIR is a multirun or run directory, searched for results.json.
+Example: python -m deepinsight.report outputs/multiruns/<time> output=reports/seed wandb=false
+"""
+WANDB_SWITCHES = {"true": True, "false": False, "auto": None}
 
 
 @dataclass(frozen=True)
 class ReportOptions:
+    """The validated options of one report (documented in conf/report.yaml)."""
+
     dirs: list[Path]
     output: Path
     wandb: bool | None  # None = on when the runs logged to W&B (a wandb/ folder)
     group: str | None
 
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> ReportOptions:
+        """Check every option; a bad one is a DeepInsightError naming it."""
+        dirs = [Path(str(d)) for d in _as_list(cfg["dirs"])]
+        if not dirs:
+            raise DeepInsightError(f"no run directories given; {USAGE.splitlines()[0]}")
+        for path in dirs:
+            if not path.is_dir():
+                raise DeepInsightError(f"not a directory: {path}")
+        switch = str(cfg["wandb"]).lower()
+        if switch not in WANDB_SWITCHES:
+            raise DeepInsightError(f"wandb= takes true, false or auto, not '{cfg['wandb']}'")
+        return cls(
+            dirs=dirs,
+            output=Path(str(cfg["output"] or dirs[0])),
+            wandb=WANDB_SWITCHES[switch],
+            group=str(cfg["group"]) if cfg["group"] else None,
+        )
 
-def parse_args(argv: Sequence[str]) -> ReportOptions | None:
-    """Positional DIRs plus ``key=value`` options; ``None`` when help was asked for."""
-    dirs: list[Path] = []
-    options: dict[str, str] = {}
+
+def _as_list(value: Any) -> list[Any]:
+    # dirs=runs (one path, no brackets) is as natural to type as a list.
+    return [value] if isinstance(value, str) else list(value or ())
+
+
+def split_arguments(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(directories, overrides): a plain argument names a directory, ``key=value`` an option.
+
+    An argument with ``=`` that is not an option but an existing path is a directory too.
+    """
+    options = known_options(CONFIG_NAME)
+    dirs: list[str] = []
+    overrides: list[str] = []
     for token in argv:
-        if token in ("-h", "--help"):
-            return None
-        key, sep, value = token.partition("=")
-        if sep and key in ("output", "wandb", "group"):
-            options[key] = value
-        elif sep and not Path(token).exists():
-            raise DeepInsightError(f"unknown option '{key}'; options are output=, wandb=, group=")
+        key = token.partition("=")[0].lstrip("+~")
+        if "=" in token and (key in options or not Path(token).exists()):
+            overrides.append(token)
         else:
-            dirs.append(Path(token))
-    if not dirs:
-        raise DeepInsightError(f"no run directories given; {USAGE}")
-    for path in dirs:
-        if not path.is_dir():
-            raise DeepInsightError(f"not a directory: {path}")
-    switches = {"true": True, "false": False, "auto": None}
-    wandb_option = options.get("wandb", "auto").lower()
-    if wandb_option not in switches:
-        raise DeepInsightError(f"wandb= takes true, false or auto, not '{wandb_option}'")
-    return ReportOptions(
-        dirs=dirs,
-        output=Path(options.get("output") or dirs[0]),
-        wandb=switches[wandb_option],
-        group=options.get("group") or None,
-    )
+            dirs.append(token)
+    return dirs, overrides
+
+
+def parse_args(argv: Sequence[str]) -> ReportOptions:
+    """Positional DIRs plus Hydra overrides of conf/report.yaml."""
+    dirs, overrides = split_arguments(argv)
+    cfg = compose_command_config(CONFIG_NAME, overrides)
+    cfg["dirs"] = [*dirs, *_as_list(cfg["dirs"])]
+    return ReportOptions.from_config(cfg)
 
 
 def build_report(options: ReportOptions) -> list[Path]:
@@ -112,16 +137,13 @@ def build_report(options: ReportOptions) -> list[Path]:
     return written
 
 
-def _main(argv: Sequence[str]) -> int:
-    options = parse_args(argv)
-    if options is None:
-        print(USAGE)
-        return EXIT_OK
-    for path in build_report(options):
+def run(argv: Sequence[str]) -> int:
+    """Parse the arguments and write the report; returns the exit code."""
+    for path in build_report(parse_args(argv)):
         print(f"wrote {path}")
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point (``deepinsight-report``)."""
-    return run_cli(lambda: _main(sys.argv[1:] if argv is None else argv))
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console entry point (``deepinsight-report``): exits with the exit code."""
+    run_command(run, argv, USAGE, CONFIG_NAME)
