@@ -4,9 +4,8 @@
   by the LightningModule (AUROC, AP, accuracy, fake-class precision/recall/F1, macro
   precision/recall/F1, confusion matrix).
 * :func:`summarize_predictions`: the final numbers of ``results.json``, from the full set of
-  test scores in float64. AUROC and AP use scikit-learn's reference implementations (torchmetrics
-  computes them in float32, about 1e-8 off), so they equal what anyone recomputes from
-  ``test_predictions.csv``; the threshold metrics derive from torchmetrics' confusion matrix.
+  test scores in float64. They are scikit-learn's (torchmetrics computes in float32, about 1e-8
+  off), so they equal what anyone recomputes from ``test_predictions.csv``.
 
 Everywhere an image is predicted fake iff ``score >= threshold``.
 """
@@ -16,7 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -33,6 +37,8 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 from torchmetrics.functional.classification import binary_confusion_matrix
+
+from deepinsight import CLASS_NAMES, LABEL_FAKE, LABEL_REAL
 
 THRESHOLD_RULE = "max_f1_valid"
 
@@ -101,30 +107,24 @@ def f1_maximising_threshold(curve: BinaryPrecisionRecallCurve) -> float:
     return float(thresholds[best])
 
 
-def _ratio(num: float, den: float) -> float:
-    # scikit-learn's zero_division=0 convention: an undefined ratio counts as 0.
-    return num / den if den else 0.0
+def _per_class(targets: torch.Tensor, preds: torch.Tensor) -> dict[str, dict[str, Any]]:
+    """Precision/recall/F1/support per class: scikit-learn's, with its zero_division=0 rule.
 
-
-def _per_class(matrix: torch.Tensor) -> dict[str, dict[str, Any]]:
-    """Precision/recall/F1/support per class, from torchmetrics' confusion-matrix counts.
-
-    Derived in float64 Python arithmetic so the numbers match scikit-learn to the last digit
-    (torchmetrics' own ratios are float32).
+    scikit-learn computes them in float64, so results.json equals what anyone recomputes from
+    ``test_predictions.csv`` to the last digit (torchmetrics' own ratios are float32).
     """
-    (tn, fp), (fn, tp) = (int(v) for v in matrix[0]), (int(v) for v in matrix[1])
-    out = {}
-    # For the real class the roles swap: its true positives are the true negatives.
-    for name, hit, false_alarm, miss in (("real", tn, fn, fp), ("fake", tp, fp, fn)):
-        precision = _ratio(hit, hit + false_alarm)
-        recall = _ratio(hit, hit + miss)
-        out[name] = {
-            "precision": precision,
-            "recall": recall,
-            "f1": _ratio(2 * precision * recall, precision + recall),
-            "support": hit + miss,
+    precision, recall, f1, support = precision_recall_fscore_support(
+        targets.numpy(), preds.numpy(), labels=[LABEL_REAL, LABEL_FAKE], zero_division=0
+    )
+    return {
+        name: {
+            "precision": float(precision[label]),
+            "recall": float(recall[label]),
+            "f1": float(f1[label]),
+            "support": int(support[label]),
         }
-    return out
+        for label, name in enumerate(CLASS_NAMES)
+    }
 
 
 def _ranking_metric(fn, targets: torch.Tensor, scores: torch.Tensor) -> float | None:
@@ -142,11 +142,11 @@ def summarize_predictions(
     scores = torch.as_tensor(scores, dtype=torch.float64)
     preds = hard_predictions(scores, threshold)
     matrix = binary_confusion_matrix(preds, targets)
-    per_class = _per_class(matrix)
+    per_class = _per_class(targets, preds)
     return {
         "auroc": _ranking_metric(roc_auc_score, targets, scores),
         "ap": _ranking_metric(average_precision_score, targets, scores),
-        "accuracy": _ratio(int(matrix.diagonal().sum()), int(targets.numel())),
+        "accuracy": float(accuracy_score(targets.numpy(), preds.numpy())),
         "precision": per_class["fake"]["precision"],
         "recall": per_class["fake"]["recall"],
         "f1": per_class["fake"]["f1"],
