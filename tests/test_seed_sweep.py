@@ -15,7 +15,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.slow
 
-# The demo dataset at tiny size: the steering checks use the same overrides with larger sizes.
+# The demo dataset at tiny size.
 TINY_DEMO = ["data.demo.n_train=48", "data.demo.n_valid=24", "data.demo.n_test=24"]
 
 

@@ -1,6 +1,6 @@
 """The run-directory contract: results.json, test_predictions.csv, classification_report.txt.
 
-Other tools (the report, predict, the steering checks) read these files; see
+Other tools (the report, the tests) read these files; see
 docs/contracts.md before changing anything here.
 """
 

@@ -2,8 +2,8 @@
 
 wandb 0.31 no longer ships a Python reader for its ``.wandb`` files, so this module decodes the
 container itself: a LevelDB-style log (32 KiB blocks of checksummed chunks) whose payloads are
-W&B's own protobuf ``Record`` messages, parsed with the ``wandb.proto`` classes. The tests and
-``experiments/README.md`` use it to check what a run logged before it is ever synced.
+W&B's own protobuf ``Record`` messages, parsed with the ``wandb.proto`` classes. The tests use it
+to check what a run logged before it is ever synced.
 """
 
 from __future__ import annotations
