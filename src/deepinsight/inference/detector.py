@@ -47,13 +47,3 @@ class Detector(ABC):
             f"{self.spec.model_name} ({pre['channels']} channel(s), {pre['image_size']} px) "
             f"from {self.source} via {self.kind}"
         )
-
-
-def __getattr__(name: str) -> Any:
-    # Transitional: load_detector moved to deepinsight.inference.factory (import it from
-    # deepinsight.inference); this keeps the old import path working until callers move.
-    if name == "load_detector":
-        from deepinsight.inference.factory import load_detector
-
-        return load_detector
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
