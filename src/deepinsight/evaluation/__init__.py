@@ -1,0 +1,1 @@
+"""Evaluation beyond one test split: the robustness grid (perturbations, then re-scoring)."""
