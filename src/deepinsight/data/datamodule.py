@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class DeepfakeDataModule(L.LightningDataModule):
-    """Real-vs-fake images for one input variant (``rgb``, ``grayscale`` or ``augmented``).
+    """Real-vs-fake images for one input variant (``rgb``, ``grayscale`` or ``augmented``,
+    optionally ``+blurjpeg``).
 
     With ``root=None`` it uses the embedded demo dataset (built on first use); otherwise the
     Kaggle 140k layout or a ``ROOT/{train,valid,test}/{real,fake}`` tree. Every image is decoded
@@ -38,6 +39,7 @@ class DeepfakeDataModule(L.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         augmentation: Mapping[str, Any] | None = None,
+        blur_jpeg: Mapping[str, Any] | None = None,
         on_bad_file: str = "skip",
         verify_images: bool = True,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -51,6 +53,8 @@ class DeepfakeDataModule(L.LightningDataModule):
         self.num_workers = int(num_workers)
         self.pin_memory = pin_memory and torch.cuda.is_available()
         self.augmentation = dict(augmentation or {})
+        # Blur+JPEG settings, used by a "+blurjpeg" variant on the training split only.
+        self.blur_jpeg = dict(blur_jpeg or {})
         self.on_bad_file = on_bad_file
         self.verify_images = verify_images
         self.max_pixels = max_pixels
@@ -108,6 +112,7 @@ class DeepfakeDataModule(L.LightningDataModule):
                     self.image_size,
                     train=split == "train",
                     augmentation=self.augmentation,
+                    blur_jpeg=self.blur_jpeg,
                 )
                 self.datasets[split] = ImageFileDataset(
                     splits.splits[split], transform, self.max_pixels

@@ -1,11 +1,16 @@
 """Input pipelines for the seed's three variants, built from torchvision transforms v2.
 
+A variant may carry modifiers after ``+``: ``grayscale+blurjpeg`` is the grayscale variant
+trained with CNNDetection's Blur+JPEG augmentation (Wang et al., CVPR 2020). Modifiers change
+the training split only, so the evaluation preprocessing is the base variant's.
+
 The evaluation pipeline is described by a small ``preprocessing`` dict that is stored in every
 checkpoint; ``build_eval_transform(preprocessing)`` rebuilds it exactly at inference time.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,12 +20,27 @@ from torchvision.transforms import v2
 from deepinsight.errors import DeepInsightError
 
 VARIANTS = ("rgb", "grayscale", "augmented")
+# Training-only modifiers a variant may add after "+", e.g. "rgb+blurjpeg".
+BLUR_JPEG = "blurjpeg"
+MODIFIERS = (BLUR_JPEG,)
+
+
+def parse_variant(variant: str) -> tuple[str, tuple[str, ...]]:
+    """``"grayscale+blurjpeg"`` -> ``("grayscale", ("blurjpeg",))``; unknown names fail."""
+    base, *modifiers = str(variant).split("+")
+    if base not in VARIANTS:
+        raise DeepInsightError(f"unknown data variant '{variant}'; choose one of: {VARIANTS}")
+    for modifier in modifiers:
+        if modifier not in MODIFIERS:
+            raise DeepInsightError(
+                f"unknown data variant modifier '+{modifier}' in '{variant}'; "
+                f"choose from: {', '.join('+' + m for m in MODIFIERS)}"
+            )
+    return base, tuple(modifiers)
 
 
 def channels_for(variant: str) -> int:
-    if variant not in VARIANTS:
-        raise DeepInsightError(f"unknown data variant '{variant}'; choose one of: {VARIANTS}")
-    return 1 if variant == "grayscale" else 3
+    return 1 if parse_variant(variant)[0] == "grayscale" else 3
 
 
 def make_preprocessing(variant: str, image_size: int) -> dict[str, Any]:
@@ -67,17 +87,54 @@ def build_train_augmentation(
     return v2.Compose(steps)
 
 
+def build_blur_jpeg(
+    p: float = 0.5,
+    sigma: Sequence[float] = (0.0, 3.0),
+    quality: Sequence[int] = (30, 100),
+) -> v2.Compose:
+    """CNNDetection's Blur+JPEG augmentation (Wang et al., CVPR 2020), on a uint8 RGB tensor.
+
+    With probability ``p`` a Gaussian blur with sigma ~ U[sigma], then, independently with
+    probability ``p``, a JPEG re-encode at quality ~ U[quality] (torchvision's v2.JPEG: a real
+    libjpeg encode and decode). Draws use torch's RNG, which Lightning seeds per worker.
+    """
+    low, high = float(sigma[0]), float(sigma[1])
+    # v2.GaussianBlur needs sigma > 0; sigma 1e-3 weighs the neighbours by exp(-5e5): identity.
+    low = max(low, 1e-3)
+    # The kernel spans +-3 sigma of the widest blur, as PIL and OpenCV default to.
+    kernel = 2 * math.ceil(3 * max(high, low)) + 1
+    return v2.Compose(
+        [
+            v2.RandomApply([v2.GaussianBlur(kernel, sigma=(low, max(high, low)))], p=p),
+            v2.RandomApply([v2.JPEG(quality=(int(quality[0]), int(quality[1])))], p=p),
+        ]
+    )
+
+
 def build_transforms(
     variant: str,
     image_size: int,
     train: bool,
     augmentation: Mapping[str, Any] | None = None,
+    blur_jpeg: Mapping[str, Any] | None = None,
 ) -> v2.Compose:
-    """The full pipeline for one split. Augmentation applies to the training split only."""
-    preprocessing = make_preprocessing(variant, image_size)
-    eval_transform = build_eval_transform(preprocessing)
-    if train and variant == "augmented":
-        augment = build_train_augmentation(**dict(augmentation or {}))
-        # Augment on the uint8 tensor at final size: cheaper than at source size.
-        return v2.Compose([*eval_transform.transforms[:2], augment, *eval_transform.transforms[2:]])
-    return eval_transform
+    """The full pipeline for one split. Augmentation applies to the training split only.
+
+    Training augmentations run on the uint8 tensor after the resize, so the decoded-image cache
+    (which stores exactly that tensor) serves every variant. For ``+blurjpeg`` that departs
+    from CNNDetection, which blurred and compressed before cropping: here sigma is measured at
+    the training size (at 256 -> 224 px, sigma 3 there is 3.4 source pixels).
+    """
+    base, modifiers = parse_variant(variant)
+    eval_transform = build_eval_transform(make_preprocessing(variant, image_size))
+    if not train:
+        return eval_transform
+    augment: list[v2.Transform] = []
+    if BLUR_JPEG in modifiers:
+        augment.append(build_blur_jpeg(**dict(blur_jpeg or {})))
+    if base == "augmented":
+        augment.append(build_train_augmentation(**dict(augmentation or {})))
+    if not augment:
+        return eval_transform
+    # Augment on the uint8 tensor at final size: cheaper than at source size.
+    return v2.Compose([*eval_transform.transforms[:2], *augment, *eval_transform.transforms[2:]])
