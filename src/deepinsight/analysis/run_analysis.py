@@ -1,4 +1,5 @@
-"""The per-run analysis after testing: ROC, PR and confusion figures, feature PCA and SVM probe.
+"""The per-run analysis after testing: ROC, PR and confusion figures, feature PCA, SVM probe and
+the mean Fourier spectra of real and fake test images.
 
 It only computes and draws; the caller decides where the returned numbers go (results.json).
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 from deepinsight.analysis.embeddings import EMBEDDINGS_PCA_FILENAME, analyse_test_embeddings
 from deepinsight.analysis.plots import write_test_plots
+from deepinsight.analysis.spectrum import write_spectrum
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,8 @@ def analyse_run(
     datamodule: Any,
     seed: int,
 ) -> RunAnalysis:
-    """Draw the test figures and, if ``settings["enabled"]``, embed train/test samples.
+    """Draw the test figures and, if ``settings["enabled"]``, embed train/test samples and draw
+    the test images' mean spectra (spectrum.png).
 
     ``settings`` is the config's ``analysis`` node (``enabled``, ``max_samples``).
     """
@@ -58,4 +61,13 @@ def analyse_run(
         device=model.device,
         title=title,
     )
-    return RunAnalysis([*figures, Path(run_dir) / EMBEDDINGS_PCA_FILENAME], probe)
+    figures = [*figures, Path(run_dir) / EMBEDDINGS_PCA_FILENAME]
+    spectrum = write_spectrum(
+        datamodule.eval_dataloader("test", max_samples, seed=seed),
+        Path(run_dir),
+        max_samples,
+        title,
+    )
+    if spectrum is not None:
+        figures.append(spectrum)
+    return RunAnalysis(figures, probe)

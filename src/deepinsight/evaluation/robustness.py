@@ -151,8 +151,14 @@ def write_robustness_csv(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "" if row[k] is None else row[k] for k in CSV_COLUMNS})
+            writer.writerow({k: _cell(row[k]) for k in CSV_COLUMNS})
     return path
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return round(value, 6) if isinstance(value, float) else value
 
 
 def read_robustness_csv(path: Path) -> list[dict[str, Any]]:
