@@ -79,6 +79,17 @@ def _check_threshold(value: Any, source: str) -> float:
     raise _invalid(source, f"its threshold {value!r} is not a number in [0, 1]")
 
 
+def _check_temperature(value: Any, source: str) -> float:
+    if (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    ):
+        return float(value)
+    raise _invalid(source, f"its temperature {value!r} is not a positive number")
+
+
 def _optional_str(value: Any, source: str) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -113,6 +124,9 @@ class DetectorSpec:
     #: The decision threshold: fake iff score >= threshold.
     threshold: float = _stored(_check_threshold)
     threshold_rule: str | None = _stored(_optional_str, default=None)
+    #: Temperature scaling fitted on validation: score = sigmoid(logit / temperature). Files
+    #: written before it existed were never scaled, hence the default 1.0.
+    temperature: float = _stored(_check_temperature, default=1.0)
     format_version: int = _stored(_check_version, default=FORMAT_VERSION)
 
     # -- writing ---------------------------------------------------------------------------
@@ -123,6 +137,7 @@ class DetectorSpec:
         preprocessing: Mapping[str, Any] | None,
         threshold: float,
         threshold_rule: str | None,
+        temperature: float = 1.0,
     ) -> DetectorSpec:
         """The spec of a network built as ``create_model(**net)`` (the training config's form)."""
         kwargs = dict(net)
@@ -133,6 +148,7 @@ class DetectorSpec:
             preprocessing=preprocessing,  # type: ignore[arg-type]
             threshold=float(threshold),
             threshold_rule=threshold_rule,
+            temperature=float(temperature),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,6 +222,12 @@ class DetectorSpec:
         """Only the threshold, unchecked: resuming training needs nothing else."""
         info = checkpoint.get(CHECKPOINT_KEY)
         return float(info["threshold"]) if info else None
+
+    @staticmethod
+    def stored_temperature(checkpoint: Mapping[str, Any]) -> float:
+        """Only the temperature, unchecked (1.0 for files written before it existed)."""
+        info = checkpoint.get(CHECKPOINT_KEY) or {}
+        return float(info.get("temperature", 1.0))
 
     # -- the model spec, by part -------------------------------------------------------------
     @property

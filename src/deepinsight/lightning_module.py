@@ -10,10 +10,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torchmetrics.classification import BinaryPrecisionRecallCurve
+from torchmetrics.utilities.distributed import gather_all_tensors
 
+from deepinsight.calibration import choose_temperature, scale_logits
 from deepinsight.checkpoint_info import DetectorSpec
 from deepinsight.metrics import THRESHOLD_RULE, SplitMetrics, f1_maximising_threshold
 from deepinsight.models import create_model
+
+# Beside the DetectorSpec: the validation ECE/Brier before and after the stored temperature.
+VAL_CALIBRATION_KEY = "deepinsight_val_calibration"
 
 
 def _plain(value: Any) -> Any:
@@ -51,10 +56,12 @@ class DeepfakeClassifier(L.LightningModule):
         self.train_metrics = SplitMetrics("train/")
         self.val_metrics = SplitMetrics("val/")
         self.test_metrics = SplitMetrics("test/")
-        self.val_curve = BinaryPrecisionRecallCurve()
         # Chosen on the validation split at the end of every validation epoch, so each
-        # checkpoint carries the threshold that belongs to its own weights.
+        # checkpoint carries the temperature and threshold that belong to its own weights.
         self.decision_threshold = 0.5
+        self.temperature = 1.0  # score = sigmoid(logit / temperature)
+        self.val_calibration: dict[str, float] | None = None  # val ECE/Brier before and after
+        self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.test_outputs: dict[str, torch.Tensor] | None = None
         self._test_batches: list[tuple[torch.Tensor, ...]] = []
 
@@ -66,7 +73,9 @@ class DeepfakeClassifier(L.LightningModule):
         images, targets, indices = batch
         logits = self(images).float()
         loss = self.loss_fn(logits, targets.float())
-        scores = torch.sigmoid(logits.detach())
+        # Temperature scaling keeps the order of scores and the 0.5 decision (T > 0), so only
+        # calibration-sensitive numbers move; test scores match predict's exactly.
+        scores = scale_logits(logits.detach(), self.temperature)
         metrics.update(scores, targets)
         self.log(
             f"{split}/loss",
@@ -78,7 +87,7 @@ class DeepfakeClassifier(L.LightningModule):
         )
         self.log_dict(metrics.scores, on_step=False, on_epoch=True)
         self.log_dict(metrics.labels, on_step=False, on_epoch=True)
-        return loss, scores, targets, indices
+        return loss, scores, targets, indices, logits.detach()
 
     # -- training -----------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -90,15 +99,29 @@ class DeepfakeClassifier(L.LightningModule):
 
     # -- validation: model selection and the decision threshold ---------------------------
     def validation_step(self, batch, batch_idx: int) -> None:
-        _, scores, targets, _ = self._shared_step(batch, self.val_metrics, "val")
-        self.val_curve.update(scores, targets.long())
+        *_, targets, _, logits = self._shared_step(batch, self.val_metrics, "val")
+        self._val_outputs.append((logits, targets))
 
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self.val_metrics.confusion_cells("val/"))
-        if not self.trainer.sanity_checking:
-            self.decision_threshold = f1_maximising_threshold(self.val_curve)
-            self.log("val/threshold", self.decision_threshold)
-        self.val_curve.reset()
+        if not self.trainer.sanity_checking and self._val_outputs:
+            self._fit_temperature_and_threshold()
+        self._val_outputs = []
+
+    def _fit_temperature_and_threshold(self) -> None:
+        """Temperature scaling on the validation logits, then the F1-max threshold after it."""
+        logits, targets = (torch.cat(parts) for parts in zip(*self._val_outputs))
+        if self.trainer.world_size > 1:
+            # Every rank fits on all validation logits: one T and one threshold everywhere.
+            logits, targets = (torch.cat(gather_all_tensors(t)) for t in (logits, targets))
+        self.temperature, self.val_calibration = choose_temperature(logits, targets)
+        curve = BinaryPrecisionRecallCurve(sync_on_compute=False)
+        curve.update(scale_logits(logits, self.temperature).cpu(), targets.long().cpu())
+        self.decision_threshold = f1_maximising_threshold(curve)
+        self.log("val/threshold", self.decision_threshold, sync_dist=True)
+        self.log("val/temperature", self.temperature, sync_dist=True)
+        self.log("val/ece", self.val_calibration["ece_after"], sync_dist=True)
+        self.log("val/ece_unscaled", self.val_calibration["ece_before"], sync_dist=True)
 
     # -- test: keep every prediction for the run directory -------------------------------
     def on_test_epoch_start(self) -> None:
@@ -110,7 +133,7 @@ class DeepfakeClassifier(L.LightningModule):
         with torch.autocast(device_type=self.device.type, enabled=False):
             images, targets, indices = batch
             batch = (images.float(), targets, indices)
-            _, scores, targets, indices = self._shared_step(batch, self.test_metrics, "test")
+            _, scores, targets, indices, _ = self._shared_step(batch, self.test_metrics, "test")
         self._test_batches.append((indices.detach(), scores.detach().float(), targets.detach()))
 
     def on_test_epoch_end(self) -> None:
@@ -154,10 +177,15 @@ class DeepfakeClassifier(L.LightningModule):
             self.hparams["preprocessing"],
             self.decision_threshold,
             THRESHOLD_RULE,
+            temperature=self.temperature,
         )
         spec.write_to(checkpoint)
+        if self.val_calibration is not None:
+            checkpoint[VAL_CALIBRATION_KEY] = dict(self.val_calibration)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         threshold = DetectorSpec.stored_threshold(checkpoint)
         if threshold is not None:
             self.decision_threshold = threshold
+        self.temperature = DetectorSpec.stored_temperature(checkpoint)
+        self.val_calibration = checkpoint.get(VAL_CALIBRATION_KEY)

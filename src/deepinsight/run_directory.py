@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from deepinsight.analysis.reliability import RELIABILITY_FILENAME, save_reliability_diagram
 from deepinsight.analysis.run_analysis import analyse_run
+from deepinsight.calibration import calibration_block, unscaled_scores
 from deepinsight.metrics import THRESHOLD_RULE, summarize_predictions
 from deepinsight.run_outputs import (
     format_metrics_table,
@@ -22,6 +24,7 @@ from deepinsight.run_outputs import (
     write_results,
 )
 from deepinsight.tracking.loggers import log_test_artifacts
+from deepinsight.uncertainty import DEFAULT_N_BOOTSTRAP, DEFAULT_SEED, with_confidence_intervals
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,8 @@ def write_test_outputs(
 ) -> dict[str, Any]:
     """Write the run directory from the model's gathered test outputs; return results.json.
 
-    Call it on global rank 0 only, after ``trainer.test``.
+    Call it on global rank 0 only, after ``trainer.test``. Test scores are the temperature
+    scaled ones (``model.temperature``), as ``predict`` computes them from the checkpoint.
     """
     outputs = model.test_outputs
     test_set = datamodule.dataset("test")
@@ -70,9 +74,16 @@ def write_test_outputs(
         "epochs_trained": int(trainer.current_epoch),
         "best_checkpoint": str(Path(best_checkpoint).resolve()) if best_checkpoint else None,
         "decision_threshold": {"value": model.decision_threshold, "rule": THRESHOLD_RULE},
-        "test": summary,
-        "test_at_decision_threshold": summarize_predictions(
-            labels, scores, threshold=model.decision_threshold
+        **uncertainty_and_calibration(
+            run_dir,
+            labels,
+            scores,
+            summary,
+            model.decision_threshold,
+            temperature=getattr(model, "temperature", 1.0),
+            valid_calibration=getattr(model, "val_calibration", None),
+            settings=analysis,
+            title=title,
         ),
     }
     if found.embedding_probe is not None:
@@ -88,6 +99,46 @@ def write_test_outputs(
     print(format_metrics_table(summary, CONSOLE_METRICS))
     print(f"Run directory: {Path(run_dir).resolve()}")
     return results
+
+
+def uncertainty_and_calibration(
+    run_dir: Path,
+    labels: Any,
+    scores: Any,
+    summary: dict[str, Any],
+    decision_threshold: float,
+    *,
+    temperature: float,
+    valid_calibration: Mapping[str, float] | None,
+    settings: Mapping[str, Any],
+    title: str,
+) -> dict[str, Any]:
+    """results.json's ``test`` and ``test_at_decision_threshold`` blocks with bootstrap CIs,
+    and its ``calibration`` block; draws ``reliability.png``.
+
+    ``settings`` gives ``n_bootstrap`` and ``bootstrap_seed`` (the analysis node in training,
+    the evaluate config in evaluate); evaluate and training share the defaults, so the same
+    predictions get the same intervals from both.
+    """
+    n_bootstrap = int(settings.get("n_bootstrap", DEFAULT_N_BOOTSTRAP))
+    seed = int(settings.get("bootstrap_seed", DEFAULT_SEED))
+    at_threshold = summarize_predictions(labels, scores, threshold=decision_threshold)
+    blocks = {
+        "test": with_confidence_intervals(summary, labels, scores, n_bootstrap, seed),
+        "test_at_decision_threshold": with_confidence_intervals(
+            at_threshold, labels, scores, n_bootstrap, seed
+        ),
+        "calibration": calibration_block(labels, scores, temperature, valid_calibration),
+    }
+    if len(set(labels.tolist())) == 2:
+        save_reliability_diagram(
+            labels,
+            scores,
+            Path(run_dir) / RELIABILITY_FILENAME,
+            title=f"Reliability: {title}",
+            unscaled_scores=unscaled_scores(scores, temperature) if temperature != 1.0 else None,
+        )
+    return blocks
 
 
 def write_failure(run_dir: Path, run_keys: Mapping[str, Any], err: BaseException) -> None:

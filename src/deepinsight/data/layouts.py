@@ -7,6 +7,9 @@ Two layouts are understood, and the splits found are used as they are: never re-
   The CSVs' ``label`` column is 1 = real, 0 = fake (the opposite of DeepInsight's convention),
   and ``path`` is relative to ``real-vs-fake/``.
 * ``folders``: any tree ``ROOT/{train,valid,test}/{real,fake}/`` (searched recursively).
+
+Evaluation (:func:`discover_evaluation_split`) also reads a bare ``ROOT/{real,fake}/`` tree
+(layout ``real_fake``): a dataset with no splits, every image of which is evaluated.
 """
 
 from __future__ import annotations
@@ -64,6 +67,23 @@ def discover_splits(root: str | Path) -> DatasetSplits:
             "folders", root, {s: read_folder_split(d) for s, d in split_dirs.items()}
         )
     raise DeepInsightError(f"data.root '{root}' is not in a known layout; {EXPECTED_LAYOUTS}")
+
+
+def discover_evaluation_split(root: str | Path, split: str = "test") -> DatasetSplits:
+    """The labelled images to evaluate: ``split`` of a split layout, or all of a bare tree.
+
+    The result holds one split, ``split`` (``all`` for a bare ``ROOT/{real,fake}/`` tree).
+    """
+    path = Path(root).expanduser().resolve()
+    if path.is_dir() and (path / "real").is_dir() and (path / "fake").is_dir():
+        return DatasetSplits("real_fake", path, {"all": read_folder_split(path)})
+    if split not in SPLITS:
+        raise DeepInsightError(f"split must be one of {SPLITS}, not {split!r}")
+    try:
+        found = discover_splits(path)
+    except DeepInsightError as err:
+        raise DeepInsightError(f"{err}, or ROOT/{{real,fake}}/ to evaluate") from None
+    return DatasetSplits(found.layout, found.root, {split: found.splits[split]})
 
 
 def read_kaggle_split(root: Path, split: str) -> list[Sample]:

@@ -1,6 +1,7 @@
 """Export a checkpoint's network to ONNX, carrying its DetectorSpec in ``metadata_props``.
 
-The graph maps ``image`` (N, C, S, S) float in [0, 1] to ``score`` = P(fake) and ``logit``,
+The graph maps ``image`` (N, C, S, S) float in [0, 1] to ``score`` = P(fake) and ``logit``
+(score = sigmoid(logit / temperature), the temperature fitted on validation in training),
 with a dynamic batch axis. The export is checked before it is kept: onnxruntime must reproduce
 the torch scores on a random batch within :data:`PARITY_TOLERANCE`.
 """
@@ -23,15 +24,16 @@ PARITY_TOLERANCE = 1e-4
 
 
 class ScoreAndLogit(nn.Module):
-    """Wraps a DeepfakeNet so the exported graph returns P(fake) as well as the raw logit."""
+    """Wraps a DeepfakeNet so the graph returns P(fake) = sigmoid(logit / T) and the raw logit."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, temperature: float = 1.0) -> None:
         super().__init__()
         self.net = net
+        self.temperature = float(temperature)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logit = self.net(image)
-        return torch.sigmoid(logit), logit
+        return torch.sigmoid(logit.float() / self.temperature), logit
 
 
 def export_onnx(detector: TorchDetector, output: Path, opset: int) -> float:
@@ -58,7 +60,7 @@ def export_onnx(detector: TorchDetector, output: Path, opset: int) -> float:
         torch.onnx.export(
             # eval() on the wrapper too: the exporter restores the *wrapper's* mode afterwards,
             # recursively, and a wrapper left in training mode would put BatchNorm back in it.
-            ScoreAndLogit(net).eval(),
+            ScoreAndLogit(net, detector.spec.temperature).eval(),
             (example,),
             buffer,
             dynamo=False,
@@ -72,7 +74,8 @@ def export_onnx(detector: TorchDetector, output: Path, opset: int) -> float:
     model.producer_version = deepinsight.__version__
     model.doc_string = (
         "DeepInsight deepfake detector: 'image' (N, C, S, S) float in [0, 1] -> 'score' = "
-        "P(fake), 'logit'. Fake iff score >= metadata 'threshold'."
+        "sigmoid(logit / metadata 'temperature') = P(fake), 'logit'. "
+        "Fake iff score >= metadata 'threshold'."
     )
     for key, value in detector.spec.to_onnx_metadata().items():
         entry = model.metadata_props.add()

@@ -50,7 +50,8 @@ class TorchDetector(Detector):
     def score(self, images: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
             logits = self.net(images.to(self.device, dtype=torch.float32))
-            return torch.sigmoid(logits.float()).cpu().numpy()
+            # Temperature scaling (1.0 for old checkpoints), exactly as training scores the test.
+            return torch.sigmoid(logits.float() / self.spec.temperature).cpu().numpy()
 
 
 def read_checkpoint(path: Path) -> tuple[DetectorSpec, dict[str, torch.Tensor]]:
