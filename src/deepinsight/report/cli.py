@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from deepinsight.cli import compose_command_config, known_options, run_command
 from deepinsight.errors import EXIT_OK, DeepInsightError
-from deepinsight.report.curves import write_curves
+from deepinsight.report.curves import write_curves, write_robustness_overlays
 from deepinsight.report.markdown import render_markdown, runs_markdown
 from deepinsight.report.runs import collect_runs
 from deepinsight.report.tables import (
@@ -100,10 +100,12 @@ def build_report(options: ReportOptions) -> list[Path]:
         write_csv(output / "comparison.csv", CSV_COLUMNS, run_rows(runs)),
         write_csv(output / "comparison_by_variant.csv", VARIANT_COLUMNS, variants),
     ]
-    figures = write_curves(runs, output)
+    figures = write_curves(runs, output) + write_robustness_overlays(runs, output)
     markdown = render_markdown(runs, variants, load_seed_reference(), figures)
     (output / "comparison.md").write_text(markdown, encoding="utf-8")
     written += [output / "comparison.md", *figures]
+    dashboard = _write_dashboard_spec(runs, figures, output, options.group)
+    written.append(dashboard)
 
     print("\n".join(runs_markdown(runs)))
     use_wandb = options.wandb
@@ -134,7 +136,35 @@ def build_report(options: ReportOptions) -> list[Path]:
         else:
             if folder is not None:
                 written.append(folder)
+    _publish_dashboard(dashboard, enabled=use_wandb)
     return written
+
+
+def _write_dashboard_spec(runs, figures, output: Path, group: str | None) -> Path:
+    """wandb_report.json: the W&B Report of these runs, as a spec publishable later."""
+    from deepinsight.report.wandb_dashboard import dashboard_spec, write_dashboard_spec
+    from deepinsight.report.wandb_summary import wandb_group_and_project
+
+    config_group, project = wandb_group_and_project(runs)
+    spec = dashboard_spec(runs, figures, project, group or config_group)
+    return write_dashboard_spec(spec, output)
+
+
+def _publish_dashboard(spec: Path, enabled: bool) -> None:
+    """Online: save the W&B Report and print its URL. Offline: say how to publish it later."""
+    from deepinsight.config import wandb_mode
+    from deepinsight.report.wandb_dashboard import PUBLISH_COMMAND, publish
+
+    if not enabled or wandb_mode() != "online":
+        print(f"W&B report spec: {spec}; publish it with: {PUBLISH_COMMAND.format(path=spec)}")
+        return
+    try:
+        print(f"W&B report: {publish(spec)}")
+    except Exception as err:  # noqa: BLE001 - any W&B failure: the spec on disk stays the report
+        print(
+            f"warning: W&B report not saved ({err}); retry: {PUBLISH_COMMAND.format(path=spec)}",
+            file=sys.stderr,
+        )
 
 
 def run(argv: Sequence[str]) -> int:

@@ -1,4 +1,5 @@
-"""roc_curves.png and pr_curves.png: every completed run's test curve in one figure each."""
+"""roc_curves.png and pr_curves.png: every completed run's test curve in one figure each; and
+robustness_<kind>.png: each run's AUROC under one perturbation, for runs with robustness.csv."""
 
 from __future__ import annotations
 
@@ -15,6 +16,27 @@ from deepinsight.run_outputs import read_predictions
 
 ROC_CURVES = "roc_curves.png"
 PR_CURVES = "pr_curves.png"
+
+
+def write_robustness_overlays(runs: Sequence[RunResult], output: Path) -> list[Path]:
+    """AUROC against level for every perturbation, one line per run with a robustness.csv
+    (written by ``evaluate robustness=true`` or ``deepinsight.evaluation.robustness_runs``)."""
+    from deepinsight.evaluation.perturbations import PERTURBATIONS
+    from deepinsight.evaluation.robustness import ROBUSTNESS_CSV, read_robustness_csv
+    from deepinsight.evaluation.robustness_plots import curve_filename, save_robustness_curves
+
+    series = {
+        f"{run.run}: {run.model}/{run.data}": read_robustness_csv(run.run_dir / ROBUSTNESS_CSV)
+        for run in runs
+        if run.completed and (run.run_dir / ROBUSTNESS_CSV).is_file()
+    }
+    if not series:
+        return []
+    figures = [
+        save_robustness_curves(series, kind, output / curve_filename(kind), ("auroc",))
+        for kind in PERTURBATIONS
+    ]
+    return [f for f in figures if f is not None]
 
 
 def write_curves(runs: Sequence[RunResult], output: Path) -> list[Path]:
