@@ -79,14 +79,14 @@ def test_report_writes_spec_and_overlays_and_builds_the_wandb_report(tmp_path, c
     assert exit_info.value.code == 0
     assert "deepinsight.report.wandb_dashboard" in capsys.readouterr().out
     for kind in ("jpeg", "blur", "resize", "noise"):
-        assert (tmp_path / f"robustness_{kind}.png").stat().st_size > 0
-    assert "robustness_jpeg.png" in (tmp_path / "comparison.md").read_text()
+        assert (tmp_path / f"robustness_overlay_{kind}.png").stat().st_size > 0
+    assert "robustness_overlay_jpeg.png" in (tmp_path / "comparison.md").read_text()
 
     spec = json.loads((tmp_path / SPEC_FILENAME).read_text())
     assert spec["project"] == "di-test" and spec["group"] == "sweep-a"
     assert spec["metrics"] == {"auroc": "test/auroc", "ap": "test/ap"}
     assert spec["curve_keys"] == ["roc_curves", "pr_curves"]
-    assert "robustness_jpeg" in spec["robustness_keys"]
+    assert "robustness_overlay_jpeg" in spec["robustness_keys"]
     assert "0.9700 [0.957, 0.984]" in spec["comparison_markdown"]
     assert "rgb+blurjpeg" in spec["comparison_markdown"]
 
@@ -99,10 +99,10 @@ def test_report_writes_spec_and_overlays_and_builds_the_wandb_report(tmp_path, c
     assert [p.metrics for p in bars] == [["test/auroc"], ["test/ap"]]
     assert all(p.groupby_rangefunc == "stddev" for p in bars)
     media = [p.media_keys for g in grids[1:] for p in g.panels]
-    assert media[0] == ["roc_curves", "pr_curves"] and "robustness_noise" in media[1]
+    assert media[0] == ["roc_curves", "pr_curves"] and "robustness_overlay_noise" in media[1]
     assert "JobType = 'train'" in str(grids[0].runsets[0].filters)
     viewspec = built._to_model().model_dump_json(by_alias=True, exclude_none=True)
-    assert "test/auroc" in viewspec and "robustness_blur" in viewspec
+    assert "test/auroc" in viewspec and "robustness_overlay_blur" in viewspec
 
 
 def test_publish_refuses_a_file_that_is_not_a_spec(tmp_path):

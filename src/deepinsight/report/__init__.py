@@ -6,7 +6,7 @@ Each DIR is a multirun directory (searched recursively for ``results.json``) or 
 Writes ``comparison.csv``, ``comparison_by_variant.csv``, ``comparison.md``, ``roc_curves.png``
 and ``pr_curves.png`` into ``output`` (default: the first DIR), and, when W&B is on, logs the
 same tables and figures to a W&B summary run. Runs holding ``robustness.csv`` add
-``robustness_<kind>.png`` (their AUROC curves overlaid), and ``wandb_report.json`` specifies the
+``robustness_overlay_<kind>.png`` (their AUROC curves), and ``wandb_report.json`` specifies the
 W&B Report of the comparison (``wandb_dashboard``: saved online, publishable later offline).
 Reads only the run-directory contract (docs/contracts.md): ``results.json``,
 ``test_predictions.csv`` and ``config.yaml``.

@@ -1,5 +1,5 @@
 """roc_curves.png and pr_curves.png: every completed run's test curve in one figure each; and
-robustness_<kind>.png: each run's AUROC under one perturbation, for runs with robustness.csv."""
+robustness_overlay_<kind>.png: each run's AUROC per perturbation, for runs with robustness.csv."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def write_robustness_overlays(runs: Sequence[RunResult], output: Path) -> list[P
     (written by ``evaluate robustness=true`` or ``deepinsight.evaluation.robustness_runs``)."""
     from deepinsight.evaluation.perturbations import PERTURBATIONS
     from deepinsight.evaluation.robustness import ROBUSTNESS_CSV, read_robustness_csv
-    from deepinsight.evaluation.robustness_plots import curve_filename, save_robustness_curves
+    from deepinsight.evaluation.robustness_plots import save_robustness_curves
 
     series = {
         f"{run.run}: {run.model}/{run.data}": read_robustness_csv(run.run_dir / ROBUSTNESS_CSV)
@@ -33,7 +33,7 @@ def write_robustness_overlays(runs: Sequence[RunResult], output: Path) -> list[P
     if not series:
         return []
     figures = [
-        save_robustness_curves(series, kind, output / curve_filename(kind), ("auroc",))
+        save_robustness_curves(series, kind, output / f"robustness_overlay_{kind}.png")
         for kind in PERTURBATIONS
     ]
     return [f for f in figures if f is not None]
