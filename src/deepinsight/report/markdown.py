@@ -7,12 +7,20 @@ from pathlib import Path
 from typing import Any
 
 from deepinsight.report.runs import METRICS, RESULTS_KEY, RunResult
+from deepinsight.report.tables import lead_over_spread
 
 
 def _fmt(value: Any) -> str:
     if value is None or value == "":
         return "—"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _with_ci(run: RunResult, metric: str) -> str:
+    """``0.9714 [0.957, 0.984]``: the value and its bootstrap 95% CI, when the run has one."""
+    interval = run.ci.get(metric)
+    value = _fmt(run.metrics.get(metric))
+    return value if interval is None else f"{value} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def _mean_std(row: dict[str, Any], metric: str) -> str:
@@ -41,7 +49,7 @@ def runs_markdown(runs: Sequence[RunResult]) -> list[str]:
             _fmt(r.model),
             _fmt(r.data),
             _fmt(r.seed),
-            *(_fmt(r.metrics.get(m)) for m in METRICS),
+            *(_with_ci(r, m) for m in METRICS),
             r.status,
         ]
         for r in runs
@@ -88,7 +96,8 @@ def render_markdown(
         "# Model comparison (test split)",
         "",
         "Precision, recall and F1 are macro averages over real and fake, as in the seed "
-        "study's table; AUROC and AP treat fake as the positive class.",
+        "study's table; AUROC and AP treat fake as the positive class. Brackets: bootstrap "
+        "95% CI over test images (accuracy, macro F1, AUROC, AP; see docs/contracts.md).",
         "",
         "## Runs, best AUROC first",
         "",
@@ -104,6 +113,9 @@ def render_markdown(
             for v in variants
         ],
     )
+    verdict = lead_over_spread(variants)
+    if verdict:
+        lines += ["", verdict]
 
     sources = sorted({ref["source"] for ref in reference})
     lines += ["", "## Against the seed study's published numbers", ""]

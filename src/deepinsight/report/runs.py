@@ -27,6 +27,8 @@ RESULTS_KEY = {
     "auroc": "auroc",
     "ap": "ap",
 }
+# Metrics whose bootstrap 95% CI results.json holds (test.ci95, keyed like RESULTS_KEY).
+CI_METRICS = ("accuracy", "f1", "auroc", "ap")
 # Undefined when the test set holds one class: results.json has null for them (never NaN).
 UNDEFINED_ON_ONE_CLASS = ("auroc", "ap")
 COMPLETED = "completed"
@@ -39,7 +41,8 @@ class RunResult:
     """One run's row: where it lives, what it was, and its test metrics if it completed.
 
     ``metrics`` maps every name in METRICS to a number, or to None for a metric that is
-    undefined on the run's test set (UNDEFINED_ON_ONE_CLASS).
+    undefined on the run's test set (UNDEFINED_ON_ONE_CLASS). ``ci`` maps names in CI_METRICS
+    to their bootstrap 95% interval ``(low, high)``, for runs whose results.json has one.
     """
 
     run: str
@@ -50,6 +53,7 @@ class RunResult:
     status: str
     metrics: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None
+    ci: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def completed(self) -> bool:
@@ -129,7 +133,18 @@ def load_run(results_path: Path, base: Path) -> RunResult:
         error = f"results.json lacks test.{', test.'.join(missing)}"
         return RunResult(name, run_dir, *identity, "invalid", error=error)
     metrics = {metric: test[key] for metric, key in RESULTS_KEY.items()}
-    return RunResult(name, run_dir, *identity, COMPLETED, metrics=metrics)
+    return RunResult(name, run_dir, *identity, COMPLETED, metrics=metrics, ci=_intervals(test))
+
+
+def _intervals(test: dict) -> dict[str, tuple[float, float]]:
+    """The test block's ci95 intervals for CI_METRICS (older results.json files have none)."""
+    found = test.get("ci95") if isinstance(test.get("ci95"), dict) else {}
+    intervals = {}
+    for metric in CI_METRICS:
+        value = found.get(RESULTS_KEY[metric])
+        if isinstance(value, list) and len(value) == 2:
+            intervals[metric] = (float(value[0]), float(value[1]))
+    return intervals
 
 
 def unfinished_run(run_dir: Path, base: Path) -> RunResult:

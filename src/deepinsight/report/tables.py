@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from deepinsight.report.runs import METRICS, RunResult
+from deepinsight.report.runs import CI_METRICS, METRICS, RunResult
 
-CSV_COLUMNS = ("run", "model", "data", "seed", *METRICS, "status")
+CI_COLUMNS = tuple(f"{m}_ci95_{end}" for m in CI_METRICS for end in ("low", "high"))
+CSV_COLUMNS = ("run", "model", "data", "seed", *METRICS, "status", *CI_COLUMNS)
 VARIANT_COLUMNS = (
     "model",
     "data",
@@ -33,6 +34,8 @@ def run_rows(runs: Sequence[RunResult]) -> list[dict[str, Any]]:
             "seed": r.seed,
             **r.metrics,
             "status": r.status,
+            **{f"{m}_ci95_low": low for m, (low, _) in r.ci.items()},
+            **{f"{m}_ci95_high": high for m, (_, high) in r.ci.items()},
         }
         for r in runs
     ]
@@ -66,6 +69,28 @@ def summarise_variants(runs: Sequence[RunResult]) -> list[dict[str, Any]]:
             row[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else None
         rows.append(row)
     return sorted(rows, key=lambda row: (row["auroc_mean"] is None, -(row["auroc_mean"] or 0)))
+
+
+def lead_over_spread(variants: Sequence[dict[str, Any]], metric: str = "auroc") -> str | None:
+    """Whether the best variant's lead over the second in ``metric`` exceeds the seed spread.
+
+    The spread is the larger of the two variants' std over seeds; a lead smaller than it could
+    come from the choice of seeds alone. None when fewer than two variants have the metric.
+    """
+    ranked = [v for v in variants if v.get(f"{metric}_mean") is not None]
+    if len(ranked) < 2:
+        return None
+    best, second = ranked[0], ranked[1]
+    name = f"{best['model']}/{best['data']}"
+    other = f"{second['model']}/{second['data']}"
+    lead = best[f"{metric}_mean"] - second[f"{metric}_mean"]
+    stds = [best[f"{metric}_std"], second[f"{metric}_std"]]
+    head = f"Best variant {name} leads {other} by {lead:.4f} {metric.upper()}"
+    if any(std is None for std in stds):
+        return f"{head}; one of them has a single seed, so the seed-to-seed spread is unknown."
+    spread = max(stds)
+    verdict = "larger" if lead > spread else "not larger"
+    return f"{head}, {verdict} than the seed-to-seed spread (largest std of the two: {spread:.4f})."
 
 
 def load_seed_reference() -> list[dict[str, str]]:
