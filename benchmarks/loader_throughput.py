@@ -13,7 +13,7 @@ shuffling for every candidate, after one untimed pass so every file is in the pa
 - ``files``: DeepInsight's ``ImageFileDataset`` (strict decoding, then the same transforms);
 - ``decoded_cache_u8``: DeepInsight's training loader: the memory-mapped uint8 cache at the
   training size (``deepinsight.data.decoded_cache``), read a batch at a time, uint8 batches
-  out of the workers and finished (grayscale, [0, 1]) after the transfer, as
+  (grayscale per batch) out of the workers, scaled to [0, 1] after the transfer, as
   ``DeepfakeDataModule.on_after_batch_transfer`` does; the cache's one-off build is timed
   separately;
 - ``decoded_cache``: the same, finished to float32 inside the workers (4x the bytes to pass);
@@ -47,11 +47,11 @@ from deepinsight.data.datamodule import ImageFileDataset
 from deepinsight.data.decoded_cache import (
     DecodedImageDataset,
     build_decoded_images,
+    cached_pipeline,
     keep_batch,
-    split_pipeline,
 )
 from deepinsight.data.layouts import discover_splits
-from deepinsight.data.transforms import build_train_augmentation, build_transforms
+from deepinsight.data.transforms import build_transforms
 
 
 class DecodeJpegDataset(Dataset):
@@ -130,10 +130,9 @@ def run(root: Path, cache_dir: Path, args) -> dict:
     chosen = torch.randperm(len(samples))[: args.n].sort().values.tolist()
     samples = [samples[i] for i in chosen]
     transform = build_transforms(args.variant, args.image_size, train=True)
-    decode, _ = split_pipeline(transform)
-    # As DeepfakeDataModule splits it: random augmentation per image, the rest per batch.
-    eval_tail = split_pipeline(build_transforms(args.variant, args.image_size, train=False))[1]
-    augment = build_train_augmentation() if args.variant == "augmented" else None
+    # As DeepfakeDataModule cuts it: random augmentation per image, the rest per batch.
+    stages = cached_pipeline(transform)
+    decode, augment, per_batch = stages.decode, stages.per_image, stages.per_batch
     image_dir = samples[0].path.parents[1]
     folder = ImageFolder(str(image_dir), transform=transform)
     index = {str(p): i for i, (p, _) in enumerate(folder.samples)}
@@ -146,9 +145,13 @@ def run(root: Path, cache_dir: Path, args) -> dict:
     candidates = {
         "imagefolder": baseline,
         "files": files,
-        "decoded_cache": DecodedImageDataset(samples, images, augment=augment, finish=eval_tail),
+        "decoded_cache": DecodedImageDataset(
+            samples, images, augment=augment, per_batch=per_batch, to_float=stages.to_float
+        ),
         # uint8 batches from the workers, finished after the transfer (on_after_batch_transfer)
-        "decoded_cache_u8": DecodedImageDataset(samples, images, augment=augment),
+        "decoded_cache_u8": DecodedImageDataset(
+            samples, images, augment=augment, per_batch=per_batch
+        ),
         "decode_jpeg": DecodeJpegDataset(samples, v2.Compose(transform.transforms[1:])),
     }
     if 2 * args.image_size <= 256:
@@ -165,14 +168,14 @@ def run(root: Path, cache_dir: Path, args) -> dict:
     print(f"decoded_cache one-off build: {build:.0f} images/s")
 
     def finish_after_transfer(batch):
-        eval_tail(batch[0])
+        stages.to_float(batch[0])
 
     for name, dataset in candidates.items():
         u8 = name.endswith("_u8")
         rate = images_per_second(dataset, args, on_batch=finish_after_transfer if u8 else None)
         results["images_per_s"][name] = rate
         if u8:
-            dataset = DecodedImageDataset(samples, images, augment=augment, finish=eval_tail)
+            dataset = candidates["decoded_cache"]
         diff = "" if args.variant == "augmented" else f"{max_diff(dataset, files):.4f}"
         results["max_abs_diff"][name] = diff
         ratio = rate / results["images_per_s"]["imagefolder"]

@@ -14,12 +14,13 @@ from deepinsight.data.decoded_cache import (
     DecodedCache,
     DecodedImageDataset,
     build_decoded_images,
+    cached_pipeline,
     keep_batch,
     split_pipeline,
 )
 from deepinsight.data.gpu_decode import EncodedImageDataset, collate_encoded, decode_batch
 from deepinsight.data.layouts import discover_splits
-from deepinsight.data.transforms import build_train_augmentation, build_transforms
+from deepinsight.data.transforms import build_transforms
 from deepinsight.data.verify import drop_unreadable
 
 
@@ -29,22 +30,22 @@ def samples(tmp_path):
     return discover_splits(root).splits["train"]
 
 
-@pytest.mark.parametrize("variant", ["rgb", "grayscale"])
-def test_cached_batches_equal_the_jpeg_pipeline(samples, tmp_path, variant):
-    eval_transform = build_transforms(variant, 24, train=False)
-    decode, finish = split_pipeline(eval_transform)
-    images = build_decoded_images(samples, decode, 24, tmp_path / "cache", None, progress=False)
-    cached = DecodedImageDataset(samples, images)  # uint8, finished after the transfer
+@pytest.mark.parametrize(("variant", "size"), [("rgb", 24), ("grayscale", 24), ("grayscale", 23)])
+def test_cached_batches_equal_the_jpeg_pipeline(samples, tmp_path, variant, size):
+    eval_transform = build_transforms(variant, size, train=False)
+    stages = cached_pipeline(eval_transform)
+    assert stages.per_image is None and (stages.per_batch is None) == (variant == "rgb")
+    images = build_decoded_images(
+        samples, stages.decode, size, tmp_path / "c", None, progress=False
+    )
+    # As DeepfakeDataModule runs it: uint8 batches, made float after the transfer.
+    cached = DecodedImageDataset(samples, images, per_batch=stages.per_batch)
     loader = DataLoader(cached, batch_size=3, collate_fn=keep_batch)
-    batches = [(finish(x), y, i) for x, y, i in loader]
+    batches = [(stages.to_float(x), y, i) for x, y, i in loader]
     expected = ImageFileDataset(samples, eval_transform, max_pixels=None)
     got = torch.cat([b[0] for b in batches])
-    assert got.dtype == torch.float32 and got.shape == (
-        8,
-        1 if variant == "grayscale" else 3,
-        24,
-        24,
-    )
+    channels = 1 if variant == "grayscale" else 3
+    assert got.dtype == torch.float32 and got.shape == (8, channels, size, size)
     assert torch.equal(got, torch.stack([expected[i][0] for i in range(8)]))
     assert torch.equal(
         torch.cat([b[1] for b in batches]), torch.tensor([s.label for s in samples]).float()
@@ -53,13 +54,15 @@ def test_cached_batches_equal_the_jpeg_pipeline(samples, tmp_path, variant):
 
 
 def test_training_augmentation_still_runs_per_image(samples, tmp_path):
-    decode, finish = split_pipeline(build_transforms("augmented", 24, train=False))
-    images = build_decoded_images(samples, decode, 24, tmp_path / "cache", None, progress=False)
-    augment = build_train_augmentation(rotation=30)
-    dataset = DecodedImageDataset(samples, images, augment=augment, finish=finish)
+    stages = cached_pipeline(build_transforms("augmented", 24, train=True))
+    assert stages.per_image is not None and stages.per_batch is None
+    images = build_decoded_images(samples, stages.decode, 24, tmp_path / "c", None, progress=False)
+    dataset = DecodedImageDataset(
+        samples, images, augment=stages.per_image, to_float=stages.to_float
+    )
     torch.manual_seed(0)
     first = dataset.__getitems__([0, 1])[0]
-    plain = DecodedImageDataset(samples, images, finish=finish).__getitems__([0, 1])[0]
+    plain = DecodedImageDataset(samples, images, to_float=stages.to_float).__getitems__([0, 1])[0]
     assert first.shape == plain.shape and not torch.equal(first, plain)
 
 
@@ -70,8 +73,7 @@ def test_only_changed_rows_are_decoded_again(samples, tmp_path):
     changed = samples[5].path
     changed.write_bytes(samples[0].path.read_bytes())
     os.utime(changed, ns=(0, os.stat(changed).st_mtime_ns + 10**9))
-    cache = DecodedCache(samples, decode, 24, tmp_path / "cache", None)
-    assert cache.stale() == [5]
+    assert DecodedCache(samples, decode, 24, tmp_path / "cache", None).stale() == [5]
     images = build_decoded_images(samples, decode, 24, tmp_path / "cache", None, progress=False)
     assert torch.equal(images.rows([5]), images.rows([0]))
     # Another list of files is another cache: every row is decoded.

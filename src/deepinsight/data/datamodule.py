@@ -10,9 +10,18 @@ from typing import Any
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
 
 from deepinsight.data.datasets import ImageFileDataset, random_subset
-from deepinsight.data.demo import ensure_demo_dataset, is_demo_root
+from deepinsight.data.decoded_cache import (
+    DecodedCache,
+    DecodedImageDataset,
+    DecodedImages,
+    cached_pipeline,
+    keep_batch,
+    one_torch_thread,
+)
+from deepinsight.data.demo import default_cache_dir, ensure_demo_dataset, is_demo_root
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS
 from deepinsight.data.layouts import SPLITS, DatasetSplits, discover_splits
 from deepinsight.data.transforms import build_transforms, make_preprocessing
@@ -28,6 +37,13 @@ class DeepfakeDataModule(L.LightningDataModule):
     With ``root=None`` it uses the embedded demo dataset (built on first use); otherwise the
     Kaggle 140k layout or a ``ROOT/{train,valid,test}/{real,fake}`` tree. Every image is decoded
     once in :meth:`resolve`, so unreadable files are skipped (or fail the run) before training.
+
+    With ``decoded_cache`` (the default) that one decode also fills a memory-mapped uint8 copy
+    of every image at the training size (:mod:`deepinsight.data.decoded_cache`), and every
+    epoch reads batches from it instead of decoding JPEGs: 8x ImageFolder + PIL at 224 px on 2
+    cores (``benchmarks/loader_throughput.py``). Loaders then yield uint8 batches (augmented
+    per image on the training split only) and :meth:`on_after_batch_transfer` scales them to
+    [0, 1] on the device, bit-identical to the JPEG pipeline that ``predict`` runs.
     """
 
     def __init__(
@@ -44,6 +60,8 @@ class DeepfakeDataModule(L.LightningDataModule):
         verify_images: bool = True,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         demo: Mapping[str, Any] | None = None,
+        decoded_cache: bool = True,
+        prefetch_factor: int | None = None,
     ) -> None:
         super().__init__()
         self.variant = variant
@@ -62,8 +80,13 @@ class DeepfakeDataModule(L.LightningDataModule):
         self.demo = {k: v for k, v in dict(demo or {}).items() if v is not None}
         # Fails fast on an unknown variant, before any data is touched.
         self.preprocessing = make_preprocessing(variant, self.image_size)
+        self._to_float = v2.ToDtype(torch.float32, scale=True)
+        self.decoded_cache = decoded_cache
+        self.prefetch_factor = prefetch_factor
         self.splits: DatasetSplits | None = None
-        self.datasets: dict[str, ImageFileDataset] = {}
+        self.datasets: dict[str, ImageFileDataset | DecodedImageDataset] = {}
+        # Per split: the decoded images and each kept sample's row in them.
+        self.decoded: dict[str, tuple[DecodedImages, list[int]]] = {}
 
     @property
     def dataset_name(self) -> str:
@@ -80,14 +103,36 @@ class DeepfakeDataModule(L.LightningDataModule):
         clean = {}
         for split in SPLITS:
             samples = found.splits[split]
+            cache = self._open_cache(samples)
             if self.verify_images:
-                samples = drop_unreadable(samples, split, self.on_bad_file, self.max_pixels)
+                with one_torch_thread():
+                    samples = drop_unreadable(
+                        samples, split, self.on_bad_file, self.max_pixels,
+                        on_decoded=cache.write if cache else None,
+                    )  # fmt: skip
             check_split(samples, split)
+            if cache is not None:
+                self.decoded[split] = self._fill_cache(cache, samples)
             clean[split] = samples
         self.splits = DatasetSplits(found.layout, found.root, clean)
         sizes = ", ".join(f"{s}={len(v)}" for s, v in clean.items())
         log.info("data: %s layout at %s (%s)", found.layout, found.root, sizes)
         return self.splits
+
+    def _open_cache(self, samples: list) -> DecodedCache | None:
+        if not self.decoded_cache or not samples:
+            return None
+        decode = cached_pipeline(build_transforms(self.variant, self.image_size, False)).decode
+        return DecodedCache(samples, decode, self.image_size, default_cache_dir(), self.max_pixels)
+
+    @staticmethod
+    def _fill_cache(cache: DecodedCache, kept: list) -> tuple[DecodedImages, list[int]]:
+        """Decode the kept samples the image check did not (unchanged files, or no check)."""
+        position = {id(sample): row for row, sample in enumerate(cache.samples)}
+        rows = [position[id(sample)] for sample in kept]
+        wanted = set(rows)
+        cache.fill([row for row in cache.stale() if row in wanted])
+        return cache.finish(), rows
 
     def prepare_data(self) -> None:
         # Runs on one process per node: build the demo dataset there, not in every rank.
@@ -104,23 +149,47 @@ class DeepfakeDataModule(L.LightningDataModule):
         return ensure_demo_dataset(**self.demo)
 
     def setup(self, stage: str | None = None) -> None:
-        splits = self.resolve()
+        self.resolve()
         for split in SPLITS:
             if split not in self.datasets:
-                transform = build_transforms(
-                    self.variant,
-                    self.image_size,
-                    train=split == "train",
-                    augmentation=self.augmentation,
-                    blur_jpeg=self.blur_jpeg,
-                )
-                self.datasets[split] = ImageFileDataset(
-                    splits.splits[split], transform, self.max_pixels
-                )
+                self.datasets[split] = self._dataset(split, train=split == "train")
+        # Under a Trainer, cached batches stay uint8 until on_after_batch_transfer; a loader
+        # used on its own yields finished float batches.
+        for dataset in self.datasets.values():
+            if isinstance(dataset, DecodedImageDataset):
+                dataset.to_float = None if self.trainer else self._to_float
 
-    def dataset(self, split: str) -> ImageFileDataset:
+    def _dataset(
+        self, split: str, train: bool, finished: bool = False
+    ) -> ImageFileDataset | DecodedImageDataset:
+        """A split's dataset; ``finished``: float images even from the cache (for analysis)."""
+        transform = build_transforms(
+            self.variant,
+            self.image_size,
+            train=train,
+            augmentation=self.augmentation,
+            blur_jpeg=self.blur_jpeg,
+        )
+        samples = self.splits.splits[split]
+        if split not in self.decoded:
+            return ImageFileDataset(samples, transform, self.max_pixels)
+        images, rows = self.decoded[split]
+        stages = cached_pipeline(transform)
+        return DecodedImageDataset(
+            samples, images, rows, stages.per_image, stages.per_batch,
+            to_float=self._to_float if finished else None,
+        )  # fmt: skip
+
+    def dataset(self, split: str) -> ImageFileDataset | DecodedImageDataset:
         self.setup()
         return self.datasets[split]
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """uint8 batches from the decoded cache become float in [0, 1] here, on the device."""
+        if isinstance(batch, (tuple, list)) and len(batch) == 3 and batch[0].dtype == torch.uint8:
+            images, labels, indices = batch
+            return self._to_float(images), labels, indices
+        return batch
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(
@@ -130,6 +199,8 @@ class DeepfakeDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            prefetch_factor=self.prefetch_factor if self.num_workers > 0 else None,
+            collate_fn=keep_batch if isinstance(dataset, DecodedImageDataset) else None,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -149,13 +220,12 @@ class DeepfakeDataModule(L.LightningDataModule):
         With ``max_samples`` it covers a seeded random subset, so a capped sample still holds
         both classes (the splits are stored class by class).
         """
-        dataset: Dataset = self.dataset(split)
-        if split == "train":
-            transform = build_transforms(self.variant, self.image_size, train=False)
-            dataset = ImageFileDataset(self.datasets[split].samples, transform, self.max_pixels)
+        self.setup()
+        dataset: Dataset = self._dataset(split, train=False, finished=True)
         return DataLoader(
             random_subset(dataset, max_samples, seed),
             batch_size=self.batch_size,
             shuffle=False,
             num_workers=self.num_workers,
+            collate_fn=keep_batch if isinstance(dataset, DecodedImageDataset) else None,
         )

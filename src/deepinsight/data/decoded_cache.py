@@ -26,6 +26,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,41 @@ def split_pipeline(transform: v2.Compose) -> tuple[v2.Compose, v2.Compose]:
     if [type(s) for s in head] != list(CACHED_STEPS):
         raise ValueError(f"pipeline does not start with {CACHED_STEPS}: {transform}")
     return v2.Compose(head), v2.Compose(steps[len(CACHED_STEPS) :])
+
+
+@dataclass(frozen=True)
+class CachedPipeline:
+    """A split's pipeline cut where the cache and the batch loader need it.
+
+    ``decode`` is what the cache stores; ``per_image`` the random augmentation (run per image
+    in the loader); ``per_batch`` the deterministic uint8 steps (grayscale), run on the whole
+    batch in the loader, which gives the same pixels since they are elementwise; ``to_float``
+    (uint8 -> [0, 1]) runs after the batch is on its device: a quarter of the bytes to copy,
+    and a single rounding on any device.
+    """
+
+    decode: v2.Compose
+    per_image: v2.Compose | None
+    per_batch: v2.Compose | None
+    to_float: v2.ToDtype
+
+
+def cached_pipeline(transform: v2.Compose) -> CachedPipeline:
+    """Cut a ``build_transforms`` pipeline into its :class:`CachedPipeline` stages."""
+    decode, rest = split_pipeline(transform)
+    steps = list(rest.transforms)
+    if not steps or not isinstance(steps[-1], v2.ToDtype):
+        raise ValueError(f"pipeline does not end with ToDtype: {transform}")
+    to_float = steps.pop()
+    per_batch: list[v2.Transform] = []
+    while steps and isinstance(steps[-1], v2.Grayscale):
+        per_batch.insert(0, steps.pop())
+    return CachedPipeline(
+        decode,
+        v2.Compose(steps) if steps else None,
+        v2.Compose(per_batch) if per_batch else None,
+        to_float,
+    )
 
 
 @contextlib.contextmanager
@@ -122,6 +158,9 @@ class DecodedCache:
         )
         shape = (len(paths), 3, int(image_size), int(image_size))
         self.images = DecodedImages(self.directory / "images.u8", shape)
+        # Held until finish(): processes started together (torchrun, SLURM) fill a cache one at
+        # a time, and the later ones find it current.
+        self._lock = _lock(self.directory.with_suffix(".lock"))
         # Stat before decoding: a file changed meanwhile then looks changed next time.
         self.current = np.array([fingerprint(p) or (-2, -2) for p in paths], dtype=np.int64)
         self.stored = self._open(rel, shape)
@@ -177,8 +216,11 @@ class DecodedCache:
             try:
                 self.write(row, load_image(sample.path, max_pixels=self.max_pixels))
             except ImageLoadError as err:
-                # Checked just before, so the file changed since: stop, never train on a hole.
-                raise DeepInsightError(f"{sample.path} became unreadable: {err}") from None
+                # Never train on a hole. With the image check on, the file changed since.
+                raise DeepInsightError(
+                    f"unreadable image {sample.path} ({err}); data.verify_images=true skips "
+                    "unreadable files"
+                ) from None
 
         if not rows:
             return
@@ -198,7 +240,22 @@ class DecodedCache:
             tmp = self.directory / "fingerprints.tmp.npy"
             np.save(tmp, self.stored)
             os.replace(tmp, self.directory / "fingerprints.npy")
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
         return self.images
+
+
+def _lock(path: Path):
+    """An exclusive lock on ``path`` (blocking), or None where fcntl does not exist."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; one process per cache is then the user's care
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
 
 
 def build_decoded_images(
@@ -220,10 +277,11 @@ class DecodedImageDataset(Dataset):
     """Cached images with labels (1 = fake), read a batch at a time.
 
     ``__getitems__`` (which ``DataLoader`` calls with a batch's indices) returns the batch
-    already collated as ``(uint8 images (B, C, S, S), labels, indices)``: pass
+    already collated as ``(images (B, C, S, S), labels, indices)``: pass
     ``collate_fn=keep_batch``. ``augment`` runs per image on the uint8 tensor (the training
-    split's random augmentation); ``finish`` (grayscale, scaling to [0, 1]) runs on the whole
-    batch, wherever the caller chooses: in the worker, or on the GPU after the copy.
+    split's random augmentation), ``per_batch`` (grayscale) on the uint8 batch, and
+    ``to_float`` (scaling to [0, 1]) last if set; leave it unset to get uint8 batches and
+    scale them after the copy to the GPU.
     """
 
     def __init__(
@@ -232,7 +290,8 @@ class DecodedImageDataset(Dataset):
         images: DecodedImages,
         rows: Sequence[int] | None = None,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        finish: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        per_batch: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        to_float: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.samples = list(samples)
         self.images = images
@@ -240,7 +299,8 @@ class DecodedImageDataset(Dataset):
         if len(self.row_of) != len(self.samples):
             raise ValueError("one cache row per sample is needed")
         self.augment = augment
-        self.finish = finish
+        self.per_batch = per_batch
+        self.to_float = to_float
         self.labels = torch.tensor([s.label for s in self.samples], dtype=torch.float32)
 
     def __len__(self) -> int:
@@ -253,8 +313,9 @@ class DecodedImageDataset(Dataset):
         images = self.images.rows(self.row_of[index.numpy()])
         if self.augment is not None:
             images = torch.stack([self.augment(image) for image in images])
-        if self.finish is not None:
-            images = self.finish(images)
+        for step in (self.per_batch, self.to_float):
+            if step is not None:
+                images = step(images)
         return images, self.labels[index], index
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
