@@ -200,7 +200,7 @@ class DeepfakeDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
             prefetch_factor=self.prefetch_factor if self.num_workers > 0 else None,
-            collate_fn=keep_batch if isinstance(dataset, DecodedImageDataset) else None,
+            collate_fn=collate_for(self.dataset(split)),
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -227,5 +227,10 @@ class DeepfakeDataModule(L.LightningDataModule):
             batch_size=self.batch_size,
             shuffle=False,
             num_workers=self.num_workers,
-            collate_fn=keep_batch if isinstance(dataset, DecodedImageDataset) else None,
+            collate_fn=collate_for(dataset),
         )
+
+
+def collate_for(dataset: Dataset) -> Any:
+    """The decoded cache's batches come collated from ``__getitems__``; others use the default."""
+    return keep_batch if isinstance(dataset, DecodedImageDataset) else None
