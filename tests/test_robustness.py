@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -96,3 +97,29 @@ def test_grid_csv_schema_figures_and_determinism(tmp_path):
     # Same seed, different batching: the same table.
     run_robustness(EdgeDetector(), samples, tmp_path / "b", seed=1, batch_size=16)
     assert (tmp_path / "b" / ROBUSTNESS_CSV).read_text() == csv_path.read_text()
+
+
+def test_robustness_runs_scores_each_finished_run_on_its_own_test_split(tmp_path, capsys):
+    from helpers.inference_fixtures import make_checkpoint
+
+    from deepinsight.evaluation import robustness_runs
+
+    root = write_folder_dataset(tmp_path / "data", {"train": 1, "valid": 1, "test": 3})
+    run = tmp_path / "sweep" / "0"
+    (run / "checkpoints").mkdir(parents=True)
+    checkpoint = make_checkpoint(run / "checkpoints" / "best.ckpt", image_size=32)
+    results = {"status": "completed", "best_checkpoint": str(checkpoint), "model": "custom_cnn"}
+    (run / "results.json").write_text(json.dumps({**results, "data": "rgb"}))
+    (run / "config.yaml").write_text(
+        "data:\n  _target_: deepinsight.data.datamodule.DeepfakeDataModule\n"
+        f"  variant: rgb\n  root: {root}\n  image_size: 32\n"
+    )
+    failed = tmp_path / "sweep" / "1"
+    failed.mkdir()
+    (failed / "results.json").write_text(json.dumps({"status": "failed"}))
+
+    assert robustness_runs.run([str(tmp_path / "sweep"), "device=cpu", "max_samples=4"]) == 0
+    rows = read_robustness_csv(run / ROBUSTNESS_CSV)
+    assert {r["n"] for r in rows} == {4}
+    assert (run / HEATMAP_FILENAME).is_file()
+    assert "skipped" in capsys.readouterr().out and not (failed / ROBUSTNESS_CSV).exists()
