@@ -123,3 +123,30 @@ def test_robustness_runs_scores_each_finished_run_on_its_own_test_split(tmp_path
     assert {r["n"] for r in rows} == {4}
     assert (run / HEATMAP_FILENAME).is_file()
     assert "skipped" in capsys.readouterr().out and not (failed / ROBUSTNESS_CSV).exists()
+
+
+def test_grid_is_logged_to_an_active_wandb_run_only(tmp_path, monkeypatch):
+    import wandb
+    from helpers.wandb_offline import read_offline_run
+
+    from deepinsight.evaluation.robustness_outputs import log_robustness_to_wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    rows = [
+        {"perturbation": "jpeg", "level": "90", "auroc": 0.9, "ap": 0.8, "accuracy": 0.7, "n": 4}
+    ]
+    figure = tmp_path / "robustness_jpeg.png"
+    Image.new("RGB", (8, 8)).save(figure)
+    assert wandb.run is None and not log_robustness_to_wandb(rows, [figure])
+    run = wandb.init(
+        project="t", dir=str(tmp_path), mode="offline", settings=wandb.Settings(console="off")
+    )
+    try:
+        assert log_robustness_to_wandb(rows, [figure])
+    finally:
+        run.finish()
+        wandb.teardown()
+    logged = {key for step in read_offline_run(tmp_path).history for key in step}
+    # Media are logged as nested keys (e.g. robustness/table/_type).
+    for key in ("robustness/table", "robustness/robustness_jpeg"):
+        assert any(k.startswith(key) for k in logged), (key, sorted(logged))
