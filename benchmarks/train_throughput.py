@@ -100,12 +100,13 @@ def run_lightning(args, batches) -> float:
     from deepinsight.lightning_module import DeepfakeClassifier
 
     torch.manual_seed(0)
+    # DeepInsight's own switches: NHWC, torch.compile, and fused Adam on CUDA (automatic).
     model = DeepfakeClassifier(
-        net={"name": args.model, "in_chans": args.in_chans}, optimizer=optimizer_factory(args)
+        net={"name": args.model, "in_chans": args.in_chans},
+        optimizer=functools.partial(torch.optim.Adam, lr=1e-3),
+        channels_last=args.channels_last,
+        compile=args.compile,
     )
-    model.net = prepare(model.net, args)
-    if args.compile:
-        model.net = torch.compile(model.net)
     timer = StepTimer(args)
     trainer = L.Trainer(
         accelerator="gpu" if args.device == "cuda" else "cpu", devices=1,

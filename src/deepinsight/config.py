@@ -36,6 +36,10 @@ def _if_demo(root: Any, demo_value: Any, dataset_value: Any) -> Any:
     return demo_value if is_demo_root(root) else dataset_value
 
 
+# Whether NHWC pays on the CPU: see the README's Speed section for the measurement.
+CPU_CHANNELS_LAST = True
+
+
 def auto_precision() -> str:
     """bf16 mixed precision where the GPU supports it, fp16 mixed on other GPUs, fp32 on CPU."""
     import torch
@@ -43,6 +47,18 @@ def auto_precision() -> str:
     if not torch.cuda.is_available():
         return "32-true"
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def channels_last_default() -> bool:
+    """NHWC training: on with CUDA (tensor-core convolutions want it); on the CPU as measured."""
+    import torch
+
+    return torch.cuda.is_available() or CPU_CHANNELS_LAST
+
+
+def cudnn_benchmark(deterministic: Any) -> bool:
+    """cuDNN autotuning whenever CUDA is used, unless a deterministic run is asked for."""
+    return not bool(deterministic)
 
 
 def default_workers() -> int:
@@ -90,6 +106,8 @@ def register_resolvers() -> None:
         "di.channels": channels_for,
         "di.precision": auto_precision,
         "di.workers": default_workers,
+        "di.channels_last": channels_last_default,
+        "di.cudnn_benchmark": cudnn_benchmark,
         "di.wandb_mode": wandb_mode,
         "di.sweep_group": sweep_group,
         "di.stdout_is_terminal": stdout_is_terminal,
