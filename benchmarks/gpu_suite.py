@@ -203,7 +203,9 @@ def data_wait(suite: Suite, root: Path, variant: str) -> dict[str, Any]:
         variant=variant, root=str(root), image_size=suite.size, batch_size=32,
         num_workers=suite.args.workers, pin_memory=True,
     )  # fmt: skip
-    model = DeepfakeClassifier(net={"name": suite.args.models[0], "in_chans": 3})
+    model = DeepfakeClassifier(
+        net={"name": suite.args.models[0], "in_chans": 3}, channels_last=True
+    )
     steps, warmup = (8, 2) if suite.args.dry_run else (150, 10)
     timer = WaitTimer()
     trainer = L.Trainer(

@@ -206,12 +206,45 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first (compile, cuDNN)")
     p.add_argument("--repeats", type=int, default=3, help="alternating runs of each side")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    p.add_argument(
+        "--knobs", action="store_true",
+        help="instead: the plain loop in fp32/bf16 x NCHW/NHWC, alternating, medians and ratios",
+    )  # fmt: skip
     p.add_argument("--json", type=Path, help="also write the figures here")
     return p
 
 
+def knobs(args) -> dict[str, Any]:
+    """Plain-loop images/s for each precision x memory format, alternated ``repeats`` times."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    low = "bf16-mixed" if args.device == "cpu" or torch.cuda.is_bf16_supported() else "16-mixed"
+    combos = [(p, cl) for p in ("32-true", low) for cl in (False, True)]
+    rates: dict[str, list[float]] = {}
+    for _ in range(args.repeats):
+        for precision, channels_last in combos:
+            run = argparse.Namespace(**{**vars(args), "precision": precision,
+                                        "channels_last": channels_last})  # fmt: skip
+            name = f"{precision} {'NHWC' if channels_last else 'NCHW'}"
+            rates.setdefault(name, []).append(run_plain(run, make_batches(run)))
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    base = medians["32-true NCHW"]
+    threads = torch.get_num_threads()
+    print(f"{args.model} {args.image_size} px, in_chans {args.in_chans}, batch {args.batch_size}, "
+          f"{args.device}, {threads} threads, medians of {args.repeats}:")  # fmt: skip
+    for name, rate in medians.items():
+        print(f"  {name:>17}: {rate:7.1f} images/s  {rate / base:5.2f}x fp32 NCHW")
+    return {"medians": medians, "runs": rates, **{k: v for k, v in vars(args).items()
+                                                   if k != "json"}}  # fmt: skip
+
+
 def main() -> None:
     args = parser().parse_args()
+    if args.knobs:
+        result = knobs(args)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+        return
     result = measure(args)
     fmt = "channels_last" if args.channels_last else "contiguous"
     print(

@@ -8,10 +8,11 @@
 ``deepinsight.data.verify.drop_unreadable`` on them with no record (pure decode rate).
 
 ``--root`` times what a training run does before its first step on that dataset:
-``DeepfakeDataModule.resolve()`` (find the splits, read the CSVs, check every image), twice, each
-in a fresh process with the same, initially empty, verification cache: the first run decodes
-every image, the second only stats them. It prints each run's resolve time, its whole process
-time (Python and torch start-up included) and its peak resident memory.
+``DeepfakeDataModule.resolve()`` (find the splits, read the CSVs, check every image and, by
+default, fill the decoded-image cache at ``--image-size``), twice, each in a fresh process with
+the same, initially empty, DeepInsight cache: the first run decodes every image, the second only
+stats them. It prints each run's resolve time, its whole process time (Python and torch start-up
+included), its peak resident memory, and the size of the cache.
 """
 
 from __future__ import annotations
@@ -50,25 +51,29 @@ def decode_rate(n: int) -> None:
     print(f"140,000 images (the Kaggle set) at this rate: {140_000 / rate:.0f} s")
 
 
-def resolve_once(root: str) -> None:
+def resolve_once(root: str, image_size: int, decoded_cache: bool) -> None:
     """Child process: resolve the dataset and print one JSON line of figures."""
     from deepinsight.data.datamodule import DeepfakeDataModule
 
     start = time.perf_counter()
-    splits = DeepfakeDataModule(root=root).resolve()
+    dm = DeepfakeDataModule(root=root, image_size=image_size, decoded_cache=decoded_cache)
+    splits = dm.resolve()
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     images = sum(len(v) for v in splits.splits.values())
     print(json.dumps({"resolve_s": seconds, "peak_rss_mb": peak_mb, "images": images}))
 
 
-def index_and_verify(root: Path) -> None:
-    with tempfile.TemporaryDirectory() as cache:
+def index_and_verify(root: Path, image_size: int, decoded_cache: bool) -> None:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("DEEPINSIGHT_CACHE")) as cache:
         env = {**os.environ, "DEEPINSIGHT_CACHE": cache}
+        flags = ["--image-size", str(image_size)] + (
+            [] if decoded_cache else ["--no-decoded-cache"]
+        )
         for run in ("first", "second"):
             start = time.perf_counter()
             child = subprocess.run(
-                [sys.executable, __file__, "--resolve-once", str(root)],
+                [sys.executable, __file__, "--resolve-once", str(root), *flags],
                 env=env, capture_output=True, text=True, check=True,
             )  # fmt: skip
             wall = time.perf_counter() - start
@@ -76,8 +81,13 @@ def index_and_verify(root: Path) -> None:
             print(
                 f"{run} run: {figures['images']} images, resolve {figures['resolve_s']:.1f} s, "
                 f"process {wall:.1f} s (start-up included), "
-                f"peak RSS {figures['peak_rss_mb']:.0f} MB"
+                f"peak RSS {figures['peak_rss_mb']:.0f} MB, cache {du(cache) / 2**30:.2f} GiB"
             )
+
+
+def du(folder: str) -> int:
+    """Bytes actually stored under ``folder`` (sparse files count what is written)."""
+    return sum(f.stat().st_blocks * 512 for f in Path(folder).rglob("*") if f.is_file())
 
 
 def main() -> None:
@@ -86,13 +96,15 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=1000, help="random JPEGs for the decode rate")
     parser.add_argument("--root", type=Path, help="dataset to index and verify twice")
+    parser.add_argument("--image-size", type=int, default=224, help="decoded-cache size (px)")
+    parser.add_argument("--no-decoded-cache", action="store_true", help="check images only")
     parser.add_argument("--resolve-once", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.resolve_once:
-        resolve_once(args.resolve_once)
+        resolve_once(args.resolve_once, args.image_size, not args.no_decoded_cache)
     elif args.root:
         print(f"{args.root} on {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
-        index_and_verify(args.root)
+        index_and_verify(args.root, args.image_size, not args.no_decoded_cache)
     else:
         decode_rate(args.n)
 
