@@ -64,8 +64,11 @@ def resolve_once(root: str, image_size: int, decoded_cache: bool) -> None:
     print(json.dumps({"resolve_s": seconds, "peak_rss_mb": peak_mb, "images": images}))
 
 
-def index_and_verify(root: Path, image_size: int, decoded_cache: bool) -> None:
-    with tempfile.TemporaryDirectory(dir=os.environ.get("DEEPINSIGHT_CACHE")) as cache:
+def index_and_verify(
+    root: Path, image_size: int, decoded_cache: bool, keep: Path | None = None
+) -> None:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("DEEPINSIGHT_CACHE")) as tmp:
+        cache = str(keep or tmp)
         env = {**os.environ, "DEEPINSIGHT_CACHE": cache}
         flags = ["--image-size", str(image_size)] + (
             [] if decoded_cache else ["--no-decoded-cache"]
@@ -98,13 +101,14 @@ def main() -> None:
     parser.add_argument("--root", type=Path, help="dataset to index and verify twice")
     parser.add_argument("--image-size", type=int, default=224, help="decoded-cache size (px)")
     parser.add_argument("--no-decoded-cache", action="store_true", help="check images only")
+    parser.add_argument("--cache", type=Path, help="keep the cache here (a rerun is all second)")
     parser.add_argument("--resolve-once", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.resolve_once:
         resolve_once(args.resolve_once, args.image_size, not args.no_decoded_cache)
     elif args.root:
         print(f"{args.root} on {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
-        index_and_verify(args.root, args.image_size, not args.no_decoded_cache)
+        index_and_verify(args.root, args.image_size, not args.no_decoded_cache, args.cache)
     else:
         decode_rate(args.n)
 

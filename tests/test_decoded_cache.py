@@ -98,3 +98,21 @@ def test_gpu_decode_path_runs_on_the_cpu(samples):
     images = decode_batch(encoded, 24, "cpu")
     assert images.shape == (4, 3, 24, 24) and images.dtype == torch.uint8
     assert labels.tolist() == [s.label for s in samples[:4]] and indices.tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_uint8_batches_scaled_on_the_gpu_equal_the_cpu_pipeline(samples, tmp_path, monkeypatch):
+    from deepinsight.data.datamodule import DeepfakeDataModule
+
+    monkeypatch.setenv("DEEPINSIGHT_CACHE", str(tmp_path / "cache"))
+    root = samples[0].path.parents[4]  # ROOT/real_vs_fake/real-vs-fake/train/<class>/x.jpg
+    dm = DeepfakeDataModule(variant="grayscale", root=str(root), image_size=24, batch_size=4)
+    dm.setup()
+    dataset = dm.dataset("train")
+    expected = dataset.__getitems__([0, 1, 2, 3])[0]  # no trainer: finished on the CPU
+    dataset.to_float = None  # as under a Trainer: uint8 out of the loader
+    images, labels, indices = dataset.__getitems__([0, 1, 2, 3])
+    assert images.dtype == torch.uint8
+    batch = dm.on_after_batch_transfer((images.cuda(), labels.cuda(), indices.cuda()), 0)
+    assert torch.equal(batch[0].cpu(), expected)
