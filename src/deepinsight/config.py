@@ -100,6 +100,22 @@ def sweep_group() -> str | None:
     return None
 
 
+def is_gpu(accelerator: Any) -> bool:
+    """Whether a Trainer ``accelerator`` setting means CUDA GPUs (``auto``: when one is there)."""
+    import torch
+
+    if str(accelerator) in ("gpu", "cuda"):
+        return True
+    return str(accelerator) == "auto" and torch.cuda.is_available()
+
+
+def sqlite_url(path: str) -> str:
+    """The SQLAlchemy URL of the SQLite file ``path``, its folder created (SQLite will not)."""
+    file = Path(path).absolute()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{file}"
+
+
 def register_resolvers() -> None:
     resolvers = {
         "di.if_demo": _if_demo,
@@ -111,6 +127,8 @@ def register_resolvers() -> None:
         "di.wandb_mode": wandb_mode,
         "di.sweep_group": sweep_group,
         "di.stdout_is_terminal": stdout_is_terminal,
+        "di.is_gpu": is_gpu,
+        "di.sqlite_url": sqlite_url,
     }
     for name, fn in resolvers.items():
         OmegaConf.register_new_resolver(name, fn, replace=True)

@@ -3,6 +3,9 @@
 This is the wrapper around :func:`deepinsight.train.train` that ``@hydra.main`` calls. A job
 that fails leaves ``results.json`` with ``"status": "failed"``; inside a multirun the sweep goes
 on with the next job, and on its own a user error ends with one ``error:`` line and exit code 2.
+With ``skip_completed=true`` a job whose directory already holds a completed ``results.json``
+is not run again. A SIGTERM (a scheduler's stop) is recorded and ends the process with 143.
+Under DDP only global rank 0 reports and records; the other ranks just train.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from deepinsight.distributed import is_rank_zero
 from deepinsight.errors import EXIT_USER_ERROR, DeepInsightError
+from deepinsight.resume import EXIT_SIGTERM, STOPPED_BY_SIGTERM, completed_results
 from deepinsight.run_directory import write_failure
 from deepinsight.tracking.loggers import finish_wandb
 
@@ -58,9 +64,16 @@ def run_job(
     cfg: DictConfig, train: Callable[[DictConfig], dict[str, Any]]
 ) -> dict[str, Any] | None:
     """Run ``train(cfg)`` as one job; record a failure so a multirun carries on."""
+    if not is_rank_zero():
+        # A DDP rank > 0: an error ends this rank, and Lightning then stops the others.
+        train(cfg)
+        return None
     run_dir = Path(cfg.paths.output_dir)
     multirun = is_multirun()
     job = f"job {HydraConfig.get().job.num} " if multirun else ""
+    if cfg.get("skip_completed") and (done := completed_results(run_dir)) is not None:
+        log.info("%sskipped: %s already holds a completed results.json", job, run_dir)
+        return done
     log.info(
         "%sstart: model=%s data=%s seed=%s dir=%s",
         job,
@@ -72,6 +85,13 @@ def run_job(
     started = time.monotonic()
     try:
         results = train(cfg)
+    except SIGTERMException:
+        # Lightning turned the signal into this once the batch ended (last.ckpt is saved).
+        # Record it and end the whole process, a sweep too, as SIGTERM asks.
+        _record_failure(run_dir, cfg, RuntimeError(STOPPED_BY_SIGTERM))
+        finish_wandb(exit_code=EXIT_SIGTERM)
+        log.error("%sstopped by SIGTERM after %.0f s", job, time.monotonic() - started)
+        raise SystemExit(EXIT_SIGTERM) from None
     except (Exception, KeyboardInterrupt) as err:
         _record_failure(run_dir, cfg, err)
         finish_wandb(exit_code=1)

@@ -112,6 +112,7 @@ class DeepfakeClassifier(L.LightningModule):
             on_epoch=True,
             prog_bar=split != "test",
             batch_size=len(targets),
+            sync_dist=True,  # the mean over all ranks under DDP
         )
         return loss, scores, targets, indices, logits.detach()
 
@@ -135,7 +136,8 @@ class DeepfakeClassifier(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch_metrics(self.train_metrics)
-        self.log_dict(self.train_metrics.confusion_cells("train/"))
+        # From synced metric states: the same on every rank (sync_dist only tells Lightning).
+        self.log_dict(self.train_metrics.confusion_cells("train/"), sync_dist=True)
 
     # -- validation: model selection and the decision threshold ---------------------------
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -143,7 +145,7 @@ class DeepfakeClassifier(L.LightningModule):
         self._val_outputs.append((logits, targets))
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.confusion_cells("val/"))
+        self.log_dict(self.val_metrics.confusion_cells("val/"), sync_dist=True)
         self._log_epoch_metrics(self.val_metrics)
         if not self.trainer.sanity_checking and self._val_outputs:
             self._fit_temperature_and_threshold()
@@ -178,15 +180,16 @@ class DeepfakeClassifier(L.LightningModule):
         self._test_batches.append((indices.detach(), scores.detach().float(), targets.detach()))
 
     def on_test_epoch_end(self) -> None:
-        self.log_dict(self.test_metrics.confusion_cells("test/"))
+        self.log_dict(self.test_metrics.confusion_cells("test/"), sync_dist=True)
         self._log_epoch_metrics(self.test_metrics)
         indices, scores, targets = (torch.cat(parts) for parts in zip(*self._test_batches))
         if self.trainer.world_size > 1:
-            # all_gather pads nothing here, but a DistributedSampler may repeat samples to even
-            # out ranks; duplicates are dropped by index.
+            # Every rank gets all predictions. Shares may differ in size (the DataModule gives
+            # each rank a disjoint one); torchmetrics' gather pads and trims for that.
             indices, scores, targets = (
-                self.all_gather(t).flatten() for t in (indices, scores, targets)
+                torch.cat(gather_all_tensors(t)) for t in (indices, scores, targets)
             )
+        # Sorted by image, each image once, even if some sampler repeated images across ranks.
         order = torch.argsort(indices)
         indices, scores, targets = indices[order], scores[order], targets[order]
         keep = torch.ones_like(indices, dtype=torch.bool)

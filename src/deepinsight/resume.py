@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 AUTO = "auto"
 # 128 + SIGTERM: how a shell reports a process ended by SIGTERM, so schedulers see it as such.
 EXIT_SIGTERM = 143
+STOPPED_BY_SIGTERM = "stopped by SIGTERM; run the same command with ckpt_path=auto to continue"
 STOPPED_BY_SIGTERM = "stopped by SIGTERM; rerun the same command with ckpt_path=auto to continue"
 
 

@@ -39,6 +39,7 @@ def write_test_outputs(
     datamodule: Any,
     run_keys: Mapping[str, Any],
     best_checkpoint: str | None,
+    best_val_auroc: float | None = None,
     title: str,
     analysis: Mapping[str, Any],
     seed: int,
@@ -73,6 +74,7 @@ def write_test_outputs(
         "data_root": str(datamodule.splits.root),
         "epochs_trained": int(trainer.current_epoch),
         "best_checkpoint": str(Path(best_checkpoint).resolve()) if best_checkpoint else None,
+        "best_val_auroc": best_val_auroc,
         "decision_threshold": {"value": model.decision_threshold, "rule": THRESHOLD_RULE},
         **uncertainty_and_calibration(
             run_dir,

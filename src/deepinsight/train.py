@@ -2,10 +2,12 @@
 
 python -m deepinsight.train model=densenet121 data=grayscale
 python -m deepinsight.train -m sweep=seed data.image_size=64 trainer.max_epochs=1
+python -m deepinsight.train hparams_search=densenet121      # Optuna: returns best val AUROC
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,55 +17,84 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from deepinsight.config import config_dir
-from deepinsight.errors import DeepInsightError
+from deepinsight.distributed import RankGroup, adopt_job_argv, is_rank_zero
 from deepinsight.job import run_job, run_keys
+from deepinsight.resume import resolve_ckpt_path
 from deepinsight.run_directory import write_test_outputs
 from deepinsight.tracking.loggers import build_loggers, log_run_config
+
+# conf/hydra/launcher/submitit_{slurm,local}.yaml keep the plugin's option names on purpose (the
+# names its docs use) and are complete on their own; Hydra 1.3 still merges them onto the
+# plugin's schemas of the same name and warns each time that this is deprecated.
+warnings.filterwarnings(
+    "ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema"
+)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit on train, select on valid, evaluate the best checkpoint on test; return results.
 
-    Everything is written to ``cfg.paths.output_dir`` (Hydra's run directory).
+    Everything is written to ``cfg.paths.output_dir`` (Hydra's run directory), by global rank 0
+    only; under DDP every rank runs this same function in that directory.
     """
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if is_rank_zero():
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(cfg.seed, workers=True)
 
-    if cfg.ckpt_path and not Path(cfg.ckpt_path).is_file():
-        raise DeepInsightError(f"ckpt_path '{cfg.ckpt_path}' does not exist")
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, run_dir)
     datamodule = instantiate(cfg.data)
     datamodule.resolve()  # finds or builds the data and checks every image, before training
     model = instantiate(cfg.model, preprocessing=datamodule.preprocessing)
     loggers = build_loggers(cfg.get("logger"))
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     keys = {**run_keys(cfg), "dataset": datamodule.dataset_name}
-    log_run_config(loggers, cfg, keys)
+    # Under DDP: the ranks Lightning starts run this very job; released when the job ends.
+    with RankGroup(run_dir) as ranks:
+        trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+        ranks.trainer = trainer
+        log_run_config(loggers, cfg, keys)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    checkpoint = trainer.checkpoint_callback
-    best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
-    trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
-    if not trainer.is_global_zero:
-        return {}
-    return write_test_outputs(
-        run_dir,
-        trainer=trainer,
-        model=model,
-        datamodule=datamodule,
-        run_keys=keys,
-        best_checkpoint=best,
-        title=cfg.run_name,
-        analysis=cfg.analysis,
-        seed=cfg.seed,
-    )
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        checkpoint = trainer.checkpoint_callback
+        best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        if not trainer.is_global_zero:
+            return {}
+        return write_test_outputs(
+            run_dir,
+            trainer=trainer,
+            model=model,
+            datamodule=datamodule,
+            run_keys=keys,
+            best_checkpoint=best,
+            best_val_auroc=best_val_auroc(checkpoint),
+            title=cfg.run_name,
+            analysis=cfg.analysis,
+            seed=cfg.seed,
+        )
+
+
+def best_val_auroc(checkpoint: Any) -> float | None:
+    """The validation AUROC the best checkpoint was chosen by (None if selection used another)."""
+    if checkpoint is None or checkpoint.monitor != "val/auroc":
+        return None
+    score = checkpoint.best_model_score
+    return None if score is None else float(score)
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
-def main(cfg: DictConfig) -> None:
-    run_job(cfg, train)
+def _main(cfg: DictConfig) -> float | None:
+    results = run_job(cfg, train)
+    # The job's value for sweepers that optimise (hparams_search=...): validation, never test.
+    return (results or {}).get("best_val_auroc")
+
+
+def main() -> None:
+    """Console entry point. A DDP rank started by Lightning first takes over its job's arguments."""
+    adopt_job_argv()
+    _main()
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 They are added to a CLI run with ``+callbacks.NAME._target_=helpers.run_probes.CLASS`` (the
 test puts ``tests/`` on the subprocess's PYTHONPATH).
 
-* :class:`RankRecorder` writes what each DDP rank saw (validation scores per epoch, test images,
-  checkpoint writes) to ``OUT/rank<N>.json``, so a test can check the ranks against each other.
+* :class:`RankRecorder` writes what each DDP rank saw (validation logits per epoch, the threshold
+  and temperature it chose, test images, checkpoint writes) to ``OUT/rank<N>.json``, so a test
+  can check the ranks against each other.
 * :class:`Beacon` prints one line per training batch and can stop at a chosen batch until the
   test closes the process's stdin: the test sends its signal at a known point, with no sleeps.
 """
@@ -50,20 +51,21 @@ class RankRecorder(L.Callback):
             return
         images, labels, index = batch
         with torch.no_grad():
-            scores = torch.sigmoid(pl_module(images).float())
-        self._val.append((index.cpu(), labels.cpu(), scores.cpu()))
+            logits = pl_module(images).float()
+        self._val.append((index.cpu(), labels.cpu(), logits.cpu()))
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not self._val:
             return
-        index, labels, scores = (torch.cat(parts).tolist() for parts in zip(*self._val))
+        index, labels, logits = (torch.cat(parts).tolist() for parts in zip(*self._val))
         self.record["val_epochs"].append(
             {
                 "epoch": trainer.current_epoch,
                 "index": index,
                 "label": labels,
-                "score": scores,
+                "logit": logits,
                 "threshold": float(pl_module.decision_threshold),
+                "temperature": float(pl_module.temperature),
                 "val_auroc": float(trainer.callback_metrics["val/auroc"]),
             }
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
@@ -192,10 +193,21 @@ class DeepfakeDataModule(L.LightningDataModule):
         return batch
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        dataset = self.dataset(split)
+        sampler = None
+        trainer = self.trainer
+        if not shuffle and trainer is not None and trainer.world_size > 1:
+            # DDP: each rank a disjoint share, every image exactly once. Lightning's default
+            # sampler repeats images to even out the ranks, and the synced metrics would count
+            # them twice.
+            sampler = UnrepeatedDistributedSampler(
+                dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+            )
         return DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
