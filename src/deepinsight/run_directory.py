@@ -92,7 +92,9 @@ def write_test_outputs(
         results["embedding_probe"] = found.embedding_probe
     write_results(run_dir, results)
     try:
-        log_test_artifacts(trainer.loggers, summary, labels, scores, found.figures)
+        reliability = Path(run_dir) / RELIABILITY_FILENAME
+        figures = [*found.figures, *([reliability] if reliability.is_file() else [])]
+        log_test_artifacts(trainer.loggers, summary, labels, scores, figures)
     except Exception as err:  # a tracker hiccup must not lose a finished run's results
         log.warning("could not log the test artifacts to the tracker: %s", err)
 
