@@ -157,3 +157,19 @@ def test_layout_discovery_for_evaluation(split_tree, tmp_path):
     bare = bare_tree(split_tree / "test", tmp_path / "bare", broken=False)
     found = discover_evaluation_split(bare)
     assert found.layout == "real_fake" and len(found.splits["all"]) == 8
+
+
+def test_robustness_true_writes_the_grid_beside_the_results(split_tree, tmp_path, capsys):
+    ckpt = make_checkpoint(tmp_path / "model.ckpt")
+    out = tmp_path / "eval"
+    code, _, err = run_cli(
+        evaluate_main,
+        [f"ckpt={ckpt}", f"data.root={split_tree}", "name=d", f"output={out}", "num_workers=0",
+         "n_bootstrap=20", "robustness=true"],
+        capsys,
+    )  # fmt: skip
+    assert code == EXIT_OK, err
+    with (out / "d" / "robustness.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {"jpeg", "blur", "resize", "noise"} <= {row["perturbation"] for row in rows}
+    assert all(row["n"] == "8" for row in rows)
