@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,11 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "artifact_strength": 0.2,
     "seed": 0,
     "jpeg_quality": 95,
+    "generator": "upconv",
 }
+# How fakes are made: "upconv", one hand-designed x2 up-convolution (demo_images); "decoder",
+# briefly trained DCGAN-style decoders (demo_decoders).
+GENERATORS = ("upconv", "decoder")
 # They were calibrated for the demo's training defaults, which live in conf/ (the demo branch of
 # each `di.if_demo`: 7 epochs, batch 64, 64 px), with DenseNet121 on grayscale input, Adam 1e-3,
 # 2 CPU cores: about 20 s an epoch, test AUROC about 0.96; see benchmarks/demo_difficulty.py.
@@ -102,8 +106,16 @@ SOURCE_PHOTOS: dict[str, tuple[str, ...]] = {
 
 
 def _validate(
-    counts: dict[str, int], image_size: int, artifact_strength: float, jpeg_quality: int
+    counts: dict[str, int],
+    image_size: int,
+    artifact_strength: float,
+    jpeg_quality: int,
+    generator: str,
 ) -> None:
+    if generator not in GENERATORS:
+        raise DeepInsightError(f"generator must be one of {GENERATORS} (got {generator!r})")
+    if generator == "decoder" and image_size % 8:
+        raise DeepInsightError(f"generator=decoder needs image_size % 8 == 0 (got {image_size})")
     for split, count in counts.items():
         if count < 2 or count % 2:
             raise DeepInsightError(f"n_{split} must be an even number >= 2 (got {count})")
@@ -142,6 +154,7 @@ def build_demo_dataset(
     artifact_strength: float,
     seed: int,
     jpeg_quality: int = DEMO_DEFAULTS["jpeg_quality"],
+    generator: str = DEMO_DEFAULTS["generator"],
 ) -> Path:
     """Write the demo dataset into ``dest`` (created; may exist but should be empty).
 
@@ -152,9 +165,10 @@ def build_demo_dataset(
     stand-in noise copies). Returns ``dest``.
     """
     counts = {"train": n_train, "valid": n_valid, "test": n_test}
-    _validate(counts, image_size, artifact_strength, jpeg_quality)
+    _validate(counts, image_size, artifact_strength, jpeg_quality, generator)
     dest = Path(dest)
     photos = {name: load_source_photo(name) for pool in SOURCE_PHOTOS.values() for name in pool}
+    render = _renderer(generator, photos, seed, image_size, artifact_strength, jpeg_quality)
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "params": {
@@ -163,6 +177,7 @@ def build_demo_dataset(
             "artifact_strength": artifact_strength,
             "seed": seed,
             "jpeg_quality": jpeg_quality,
+            "generator": generator,
         },
         "label_convention": "kaggle: label 1 = real, 0 = fake",
         "source_photos": {split: list(SOURCE_PHOTOS[split]) for split in SPLITS},
@@ -173,13 +188,17 @@ def build_demo_dataset(
             (dest / KAGGLE_IMAGE_DIR / split / label_str).mkdir(parents=True, exist_ok=True)
         rows = []
         plan_rng = np.random.default_rng([seed, split_number])
-        for index, label_str, photo in _split_plan(split, counts[split], plan_rng):
-            # One generator per image: an image depends only on (seed, split, index).
-            rng = np.random.default_rng([seed, split_number, index, 1])
-            fake = label_str == "fake"
-            jpeg, record = render_image(
-                photos[photo], rng, fake, image_size, artifact_strength, jpeg_quality
+        plan = list(_split_plan(split, counts[split], plan_rng))
+        # One generator per image: an image depends only on (seed, split, index).
+        items = [
+            (
+                photos[photo],
+                label_str == "fake",
+                np.random.default_rng([seed, split_number, index, 1]),
             )
+            for index, label_str, photo in plan
+        ]
+        for (index, label_str, photo), (jpeg, record) in zip(plan, render(items)):
             rel_path = f"{split}/{label_str}/{index:05d}.jpg"
             (dest / KAGGLE_IMAGE_DIR / rel_path).write_bytes(jpeg)
             top, left, size = record["crop"]
@@ -203,6 +222,37 @@ def build_demo_dataset(
     return dest
 
 
+def _renderer(
+    generator: str,
+    photos: dict[str, np.ndarray],
+    seed: int,
+    image_size: int,
+    artifact_strength: float,
+    jpeg_quality: int,
+) -> Callable[[list[tuple[np.ndarray, bool, np.random.Generator]]], Iterator[tuple[bytes, Any]]]:
+    """A function from (photo, is_fake, rng) items to (JPEG bytes, record) per item."""
+    if generator == "upconv":
+        return lambda items: (
+            render_image(photo, rng, fake, image_size, artifact_strength, jpeg_quality)
+            for photo, fake, rng in items
+        )
+    # Imported here: it pulls in torch, which the upconv demo does not need.
+    from deepinsight.data import demo_decoders
+
+    # The decoders learn from the train split's photos only.
+    train_photos = [photos[name] for name in SOURCE_PHOTOS["train"]]
+    fingerprints, spectra = demo_decoders.train_fingerprints(train_photos, seed, image_size)
+
+    def render(items: list[tuple[np.ndarray, bool, np.random.Generator]]):
+        for start in range(0, len(items), 256):  # bounded memory
+            chunk = items[start : start + 256]
+            yield from demo_decoders.render_split(
+                chunk, fingerprints, spectra, image_size, artifact_strength, jpeg_quality
+            )
+
+    return render
+
+
 def default_cache_dir() -> Path:
     """$DEEPINSIGHT_CACHE, else $XDG_CACHE_HOME/deepinsight, else ~/.cache/deepinsight."""
     if os.environ.get("DEEPINSIGHT_CACHE"):
@@ -222,7 +272,11 @@ def _normalise(params: dict[str, Any]) -> dict[str, Any]:
     """Plain int/float values, so 0.2 from YAML and 0.2 from Python hash to the same folder."""
     try:
         return {
-            name: float(value) if name == "artifact_strength" else int(value)
+            name: float(value)
+            if name == "artifact_strength"
+            else str(value)
+            if name == "generator"
+            else int(value)
             for name, value in params.items()
         }
     except (TypeError, ValueError) as err:

@@ -158,6 +158,43 @@ def nyquist_band_noise(white: np.ndarray, envelope_sigma: float = STAND_IN_SIGMA
     return band / band.std()
 
 
+def cut_crop(
+    photo: np.ndarray, rng: np.random.Generator, image_size: int, out_size: int
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A random square crop (1x to MAX_CROP_SCALE x ``image_size``), maybe flipped, resized to
+    ``out_size`` (Lanczos); returns ((out_size, out_size, 3) floats in [0, 1], record)."""
+    height, width = photo.shape[:2]
+    max_crop = min(height, width, MAX_CROP_SCALE * image_size)
+    crop = int(round(np.exp(rng.uniform(np.log(image_size), np.log(max_crop)))))
+    top = int(rng.integers(0, height - crop + 1))
+    left = int(rng.integers(0, width - crop + 1))
+    flip = bool(rng.random() < 0.5)
+    patch = Image.fromarray(photo[top : top + crop, left : left + crop])
+    if flip:
+        patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    pixels = np.asarray(patch.resize((out_size, out_size), Image.Resampling.LANCZOS)) / 255.0
+    return pixels, {"crop": [top, left, crop], "flip": flip}
+
+
+def draw_jitter(rng: np.random.Generator, jpeg_quality: int) -> dict[str, Any]:
+    """Gain, brightness, sensor-noise level and JPEG quality: drawn alike for both classes."""
+    return {
+        "gain": rng.uniform(*GAIN_RANGE),
+        "brightness": rng.uniform(*BRIGHTNESS_RANGE),
+        "sensor_sigma": rng.uniform(*SENSOR_NOISE_RANGE),
+        "quality": int(rng.integers(jpeg_quality - JPEG_QUALITY_SPREAD, jpeg_quality + 1)),
+    }
+
+
+def finish_image(image: np.ndarray, jitter: dict[str, Any], sensor: np.ndarray) -> bytes:
+    """Apply the jitter and sensor noise to an (H, W, 3) image in [0, 1]; JPEG bytes."""
+    image = jitter["gain"] * image + jitter["brightness"] + jitter["sensor_sigma"] * sensor
+    pixels = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="RGB").save(buffer, format="JPEG", quality=jitter["quality"])
+    return buffer.getvalue()
+
+
 def render_image(
     photo: np.ndarray,
     rng: np.random.Generator,
@@ -170,28 +207,15 @@ def render_image(
 
     Every random draw is made for both classes, in the same order, from the same distributions.
     """
-    height, width = photo.shape[:2]
-    low_size = image_size // 2
-    max_crop = min(height, width, MAX_CROP_SCALE * image_size)
-    crop = int(round(np.exp(rng.uniform(np.log(image_size), np.log(max_crop)))))
-    top = int(rng.integers(0, height - crop + 1))
-    left = int(rng.integers(0, width - crop + 1))
-    flip = bool(rng.random() < 0.5)
+    # The "latent" half-size image both classes are re-synthesised from.
+    low, record = cut_crop(photo, rng, image_size, image_size // 2)
     # Each fake comes from a generator of different quality: the faintest ones are invisible,
     # which gives the task a ceiling below AUROC 1 that does not hinge on the exact strength.
     strength = artifact_strength * rng.uniform(0.0, 2.0)
-    gain = rng.uniform(*GAIN_RANGE)
-    brightness = rng.uniform(*BRIGHTNESS_RANGE)
-    sensor_sigma = rng.uniform(*SENSOR_NOISE_RANGE)
-    quality = int(rng.integers(jpeg_quality - JPEG_QUALITY_SPREAD, jpeg_quality + 1))
+    jitter = draw_jitter(rng, jpeg_quality)
     stand_in = nyquist_band_noise(rng.standard_normal((image_size, image_size, 1)))
     sensor = rng.standard_normal((image_size, image_size, 3))
 
-    patch = Image.fromarray(photo[top : top + crop, left : left + crop])
-    if flip:
-        patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    # The "latent" half-size image both classes are re-synthesised from.
-    low = np.asarray(patch.resize((low_size, low_size), Image.Resampling.LANCZOS)) / 255.0
     clean = upsample_x2(low, _CLEAN_KERNEL)
     artifact = strength * (upsample_x2(low, _GAN_KERNEL) - clean)
     if fake:
@@ -202,15 +226,5 @@ def render_image(
         # variance) and their JPEGs grow, so a blur or file-size statistic would find them.
         rms = float(np.sqrt(np.mean(artifact**2)))
         image = clean + rms * stand_in
-    image = gain * image + brightness + sensor_sigma * sensor
-    pixels = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, mode="RGB").save(buffer, format="JPEG", quality=quality)
-    record = {
-        "crop": [top, left, crop],
-        "flip": flip,
-        "strength": round(strength, 6),
-        "jpeg_quality": quality,
-    }
-    return buffer.getvalue(), record
+    jpeg = finish_image(image, jitter, sensor)
+    return jpeg, {**record, "strength": round(strength, 6), "jpeg_quality": jitter["quality"]}
