@@ -28,6 +28,7 @@ class RankRecorder(L.Callback):
         self.out_dir = Path(out_dir)
         self.record: dict[str, Any] = {"val_epochs": [], "test_index": [], "checkpoint_writes": 0}
         self._val: list[tuple[torch.Tensor, ...]] = []
+        self._temperature_used = 1.0
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
@@ -43,6 +44,8 @@ class RankRecorder(L.Callback):
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._val = []
+        # The scores this epoch's metrics see use the temperature fitted the epoch before.
+        self._temperature_used = float(pl_module.temperature)
 
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx: int, dataloader_idx: int = 0
@@ -66,6 +69,7 @@ class RankRecorder(L.Callback):
                 "logit": logits,
                 "threshold": float(pl_module.decision_threshold),
                 "temperature": float(pl_module.temperature),
+                "temperature_used": self._temperature_used,
                 "val_auroc": float(trainer.callback_metrics["val/auroc"]),
             }
         )
