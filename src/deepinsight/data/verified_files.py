@@ -18,7 +18,9 @@ import logging
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,25 @@ def fingerprint(path: str | Path) -> Fingerprint | None:
 def common_folder(paths: Sequence[str | Path]) -> Path:
     """The deepest folder holding every path (cheap: only the distinct parents are compared)."""
     parents = {os.path.dirname(p) for p in paths}
-    return Path(os.path.commonpath(sorted(parents)))
+    return Path(os.path.commonpath(sorted(parents))) if parents else Path()
+
+
+@dataclass(frozen=True)
+class FileIndex:
+    """Paths, fingerprints (stat'ed once, before any decoding) and common folder of samples.
+
+    Built once per split and shared by the image check and the decoded-image cache, so a
+    second run on 140k files stats each file once.
+    """
+
+    paths: list[str]
+    stats: list[Fingerprint | None]
+    folder: Path
+
+    @classmethod
+    def of(cls, samples: Sequence[Any]) -> FileIndex:
+        paths = [os.fspath(s.path) for s in samples]
+        return cls(paths, [fingerprint(p) for p in paths], common_folder(paths))
 
 
 def _default_cache_dir() -> Path:

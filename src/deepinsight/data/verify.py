@@ -12,7 +12,7 @@ from PIL import Image
 
 from deepinsight.data.image_io import ImageLoadError, load_image
 from deepinsight.data.layouts import Sample
-from deepinsight.data.verified_files import VerifiedFiles, common_folder, fingerprint
+from deepinsight.data.verified_files import FileIndex, VerifiedFiles
 from deepinsight.errors import DeepInsightError
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ def drop_unreadable(
     cache: bool = True,
     cache_dir: str | Path | None = None,
     on_decoded: Callable[[int, Image.Image], None] | None = None,
+    index: FileIndex | None = None,
 ) -> list[Sample]:
     """Decode every image; skip (with a warning naming each file) or fail on unreadable ones.
 
@@ -52,17 +53,18 @@ def drop_unreadable(
     unreadable files are re-checked and reported every time. ``verify_images=false`` skips it.
     ``on_decoded(i, image)`` receives each image that decoded, with its index in ``samples``
     (the decoded-image cache fills its rows from it, so a first run decodes once, not twice).
+    ``index``: the samples' :class:`FileIndex`, if the caller has one already.
     """
     if on_bad_file not in ON_BAD_FILE:
         raise DeepInsightError(
             f"data.on_bad_file must be one of {ON_BAD_FILE}, got {on_bad_file!r}"
         )
-    paths = [os.fspath(s.path) for s in samples]
+    # Stat before decoding: a file changed during the check then looks changed next time.
+    index = index or FileIndex.of(samples)
+    paths, stats = index.paths, index.stats
     record = None
     if cache and samples:
-        record = VerifiedFiles(common_folder(paths), max_pixels, cache_dir)
-    # Stat before decoding: a file changed during the check then looks changed next time.
-    stats = [fingerprint(p) for p in paths]
+        record = VerifiedFiles(index.folder, max_pixels, cache_dir)
     if record is None:
         todo = list(range(len(samples)))
     else:
