@@ -26,6 +26,7 @@ from deepinsight.data.demo import default_cache_dir, ensure_demo_dataset, is_dem
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS
 from deepinsight.data.layouts import SPLITS, DatasetSplits, discover_splits
 from deepinsight.data.transforms import build_transforms, make_preprocessing
+from deepinsight.data.verified_files import FileIndex
 from deepinsight.data.verify import check_split, drop_unreadable
 
 log = logging.getLogger(__name__)
@@ -104,12 +105,13 @@ class DeepfakeDataModule(L.LightningDataModule):
         clean = {}
         for split in SPLITS:
             samples = found.splits[split]
-            cache = self._open_cache(samples)
+            index = FileIndex.of(samples)  # each file stat'ed once, for both uses
+            cache = self._open_cache(samples, index)
             if self.verify_images:
                 with one_torch_thread():
                     samples = drop_unreadable(
                         samples, split, self.on_bad_file, self.max_pixels,
-                        on_decoded=cache.write if cache else None,
+                        on_decoded=cache.write if cache else None, index=index,
                     )  # fmt: skip
             check_split(samples, split)
             if cache is not None:
@@ -120,11 +122,13 @@ class DeepfakeDataModule(L.LightningDataModule):
         log.info("data: %s layout at %s (%s)", found.layout, found.root, sizes)
         return self.splits
 
-    def _open_cache(self, samples: list) -> DecodedCache | None:
+    def _open_cache(self, samples: list, index: FileIndex) -> DecodedCache | None:
         if not self.decoded_cache or not samples:
             return None
         decode = cached_pipeline(build_transforms(self.variant, self.image_size, False)).decode
-        return DecodedCache(samples, decode, self.image_size, default_cache_dir(), self.max_pixels)
+        return DecodedCache(
+            samples, decode, self.image_size, default_cache_dir(), self.max_pixels, index
+        )
 
     @staticmethod
     def _fill_cache(cache: DecodedCache, kept: list) -> tuple[DecodedImages, list[int]]:
