@@ -7,7 +7,8 @@ so the real loading code runs on it unchanged.
 
 This module decides which photos feed which split, writes the CSVs and the manifest, and caches
 the finished dataset; how each real or fake image is made, and why only the up-sampler's
-fingerprint tells them apart, is in ``deepinsight.data.demo_images``. Train, valid and test are
+fingerprint tells them apart, is in ``deepinsight.data.demo_images`` (``generator="upconv"``,
+the default) or ``deepinsight.data.demo_decoders`` (``"decoder"``). Train, valid and test are
 cut from disjoint photos. The defaults were calibrated with benchmarks/demo_difficulty.py so
 DenseNet121 on grayscale input reaches a test AUROC of about 0.96 in a few CPU minutes, not 1.0.
 """
