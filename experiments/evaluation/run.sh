@@ -20,13 +20,19 @@ python -m deepinsight.train model=densenet121 data=grayscale data.root=$A data.i
     data.batch_size=64 data.num_workers=0 trainer=cpu trainer.max_epochs=3 logger=none \
     analysis.enabled=false hydra.run.dir=$RUN
 
-# Evaluated: the checkpoint written after epoch 2 (then best.ckpt, val AUROC 0.8467), copied
-# while epoch 3 ran, because epochs took 13-17 min on the shared CPU (see README.md).
-cp $RUN/checkpoints/best.ckpt /tmp/e8x/epoch2.ckpt
-# On A's own test split, B's test split (Kaggle layout), and B's validation images as a bare
-# real/fake folder.
-python -m deepinsight.evaluate ckpt=/tmp/e8x/epoch2.ckpt \
+# The final model (best.ckpt = epoch 3) on A's own test split (equal to $RUN/results.json), B's
+# test split (Kaggle layout), and B's validation images as a bare real/fake folder.
+python -m deepinsight.evaluate ckpt=$RUN/checkpoints/best.ckpt \
     data.root=[$A,$B,$B/real_vs_fake/real-vs-fake/valid] \
     name=[demo_s0_a0.2_test,demo_s1_a0.1_test,demo_s1_a0.1_valid_bare] \
-    output=/tmp/e8x/eval_epoch2 num_workers=0
-cp -r /tmp/e8x/eval_epoch2/* experiments/evaluation/demo_cpu/
+    output=/tmp/e8x/eval_final num_workers=0
+cp -r /tmp/e8x/eval_final/* experiments/evaluation/demo_cpu/
+mkdir -p experiments/evaluation/demo_cpu/training_run
+(cd $RUN && cp results.json classification_report.txt reliability.png roc_curve.png pr_curve.png \
+    confusion_matrix.png config.yaml "$OLDPWD/experiments/evaluation/demo_cpu/training_run/")
+
+# Earlier, while epoch 3 ran: the epoch-2 checkpoint (then best.ckpt), copied and evaluated the
+# same way into demo_cpu_epoch2/ (output=/tmp/e8x/eval_epoch2).
+# cp $RUN/checkpoints/best.ckpt /tmp/e8x/epoch2.ckpt   # right after epoch 2
+# python -m deepinsight.evaluate ckpt=/tmp/e8x/epoch2.ckpt data.root=[...same...] name=[...same...] \
+#     output=/tmp/e8x/eval_epoch2 num_workers=0
