@@ -303,7 +303,7 @@ def ensure_demo_dataset(cache_dir: str | Path | None = None, **params: Any) -> P
     if (final / MANIFEST_NAME).is_file():
         return final
     root_dir.mkdir(parents=True, exist_ok=True)
-    log.info("Building the demo dataset (one-off, a few seconds) in %s", final)
+    log.info("Building the demo dataset (one-off; up to about a minute) in %s", final)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=root_dir))
     try:
         build_demo_dataset(staging, **params)
