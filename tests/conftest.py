@@ -69,3 +69,30 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# A tiny CLI training run: custom CNN, 32 px, 2 epochs, no tracker, no embedding analysis.
+TINY_TRAIN_OVERRIDES = [
+    "model=custom_cnn", "data=rgb", "data.image_size=32", "data.batch_size=8",
+    "trainer=cpu", "trainer.max_epochs=2", "logger=none", "analysis.enabled=false",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_run(tiny_dataset, tmp_path_factory) -> Path:
+    """One finished training run on ``tiny_dataset``, shared by the tests that only read it
+    (predict and evaluate reproduce its outputs). Do not modify its files."""
+    import subprocess
+    import sys
+
+    from helpers.inference_fixtures import ONE_THREAD_ENV
+
+    base = tmp_path_factory.mktemp("trained")
+    run_dir = base / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "deepinsight.train", *TINY_TRAIN_OVERRIDES,
+         f"data.root={tiny_dataset}", f"hydra.run.dir={run_dir}"],
+        cwd=base, capture_output=True, text=True, timeout=600, env=ONE_THREAD_ENV,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir

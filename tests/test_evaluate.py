@@ -5,13 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers.inference_fixtures import ONE_THREAD_ENV, make_checkpoint, run_cli
+from helpers.inference_fixtures import make_checkpoint, run_cli
 from helpers.synthetic_data import write_folder_dataset
 
 from deepinsight.data.layouts import discover_evaluation_split
@@ -21,10 +19,6 @@ from deepinsight.export import main as export_main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY_RUN = [
-    "model=custom_cnn", "data=rgb", "data.image_size=32", "data.batch_size=8",
-    "trainer=cpu", "trainer.max_epochs=2", "logger=none", "analysis.enabled=false",
-]  # fmt: skip
 RUN_FILES = (
     "results.json", "test_predictions.csv", "classification_report.txt",
     "roc_curve.png", "pr_curve.png", "confusion_matrix.png", "reliability.png",
@@ -41,14 +35,10 @@ def bare_tree(source: Path, target: Path, broken: bool = True) -> Path:
 
 
 @pytest.mark.slow
-def test_evaluate_on_a_runs_own_test_split_equals_its_results(tiny_dataset, tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    train = subprocess.run(
-        [sys.executable, "-m", "deepinsight.train", *TINY_RUN, f"data.root={tiny_dataset}",
-         f"hydra.run.dir={run_dir}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=ONE_THREAD_ENV,
-    )  # fmt: skip
-    assert train.returncode == 0, train.stderr[-3000:]
+def test_evaluate_on_a_runs_own_test_split_equals_its_results(
+    tiny_trained_run, tiny_dataset, tmp_path, capsys
+):
+    run_dir = tiny_trained_run
     trained = json.loads((run_dir / "results.json").read_text())
     best = run_dir / "checkpoints" / "best.ckpt"
     # Training fitted a temperature on validation, stored it, and it did not worsen val ECE.

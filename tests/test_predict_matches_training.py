@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers.inference_fixtures import (
-    ONE_THREAD_ENV,
-    run_cli,
-)
+from helpers.inference_fixtures import run_cli
 
 from deepinsight.errors import EXIT_OK
 from deepinsight.export import main as export_main
@@ -20,25 +15,16 @@ from deepinsight.predict import main as predict_main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY_RUN = [
-    "model=custom_cnn", "data=rgb", "data.image_size=32", "data.batch_size=8",
-    "trainer=cpu", "trainer.max_epochs=1", "logger=none", "analysis.enabled=false",
-]  # fmt: skip
-
 
 def read_scores(rows) -> dict[Path, float]:
     return {Path(r["path"]).resolve(): float(r["score"]) for r in rows}
 
 
 @pytest.mark.slow
-def test_predict_reproduces_the_training_runs_test_scores(tiny_dataset, tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    train = subprocess.run(
-        [sys.executable, "-m", "deepinsight.train", *TINY_RUN, f"data.root={tiny_dataset}",
-         f"hydra.run.dir={run_dir}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=ONE_THREAD_ENV,
-    )  # fmt: skip
-    assert train.returncode == 0, train.stderr[-3000:]
+def test_predict_reproduces_the_training_runs_test_scores(
+    tiny_trained_run, tiny_dataset, tmp_path, capsys
+):
+    run_dir = tiny_trained_run
     with (run_dir / "test_predictions.csv").open() as handle:
         expected = read_scores(csv.DictReader(handle))
     best = run_dir / "checkpoints" / "best.ckpt"
