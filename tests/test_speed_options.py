@@ -3,6 +3,7 @@ how fast training runs, never what the test scores are."""
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import lightning as L
@@ -36,7 +37,7 @@ def fit_and_test(model: DeepfakeClassifier, device: str = "cpu") -> tuple[L.Trai
 
 def eager_scores(model: DeepfakeClassifier) -> torch.Tensor:
     """What predict computes: the eager network, default memory format, fp32, on the CPU."""
-    net = model.net.cpu().eval()
+    net = copy.deepcopy(model.net).cpu().eval().to(memory_format=torch.contiguous_format)
     images = torch.cat([batch[0] for batch in tiny_loader()])
     with torch.no_grad():
         return torch.sigmoid(net(images) / model.temperature)

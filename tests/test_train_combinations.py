@@ -71,10 +71,12 @@ def test_defaults_follow_the_data_source(compose, tmp_path):
     assert compose(["trainer.max_epochs=3"]).trainer.max_epochs == 3
 
 
-def test_cpu_runs_full_precision(compose):
+def test_cpu_precision_is_bf16_only_where_native(compose):
     cfg = compose([])
     import torch
 
+    from deepinsight.config import cpu_has_bf16
+
     if not torch.cuda.is_available():
-        assert cfg.trainer.precision == "32-true"
+        assert cfg.trainer.precision == ("bf16-mixed" if cpu_has_bf16() else "32-true")
     assert compose(["trainer.precision=bf16-mixed"]).trainer.precision == "bf16-mixed"
