@@ -9,7 +9,6 @@ from typing import Any
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torchmetrics.classification import BinaryPrecisionRecallCurve
 from torchmetrics.utilities.distributed import gather_all_tensors
@@ -25,7 +24,10 @@ VAL_CALIBRATION_KEY = "deepinsight_val_calibration"
 
 def _plain(value: Any) -> Any:
     """DictConfig -> dict, so hyperparameters stay loadable with ``weights_only=True``."""
-    if isinstance(value, DictConfig):
+    # OmegaConf only when given one: the GPU suite runs this module where it is not installed.
+    if type(value).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
         return OmegaConf.to_container(value, resolve=True)
     return dict(value) if isinstance(value, Mapping) else value
 
