@@ -26,7 +26,14 @@ from deepinsight.metrics import f1_maximising_threshold, summarize_predictions
 
 pytestmark = pytest.mark.slow
 
-DDP_CPU = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
+# fp32: the probe re-computes validation logits outside Lightning's autocast, so its numbers
+# equal the metric's only when training does not run in bf16 (the CPU default where native).
+DDP_CPU = [
+    "trainer=ddp",
+    "trainer.accelerator=cpu",
+    "trainer.devices=2",
+    "trainer.precision=32-true",
+]
 
 
 @pytest.fixture(scope="module")
