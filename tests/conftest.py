@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from helpers.synthetic_data import write_folder_dataset
 # Never touch the network or the user's W&B/cache settings from the test suite.
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# Demo datasets, image-check records and decoded caches go to a throw-away folder, never into
+# the user's ~/.cache/deepinsight (subprocesses inherit it).
+os.environ["DEEPINSIGHT_CACHE"] = tempfile.mkdtemp(prefix="deepinsight-tests-")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,3 +100,10 @@ def tiny_trained_run(tiny_dataset, tmp_path_factory) -> Path:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Remove the throw-away cache folder made above."""
+    import shutil
+
+    shutil.rmtree(os.environ["DEEPINSIGHT_CACHE"], ignore_errors=True)

@@ -8,6 +8,8 @@ CIs and calibration, test_predictions.csv, classification_report.txt, ROC/PR/con
 reliability figures); OUTPUT/cross_dataset.{csv,md} holds one row per dataset. Scores use the
 model's own preprocessing and temperature, exactly as ``predict``; unreadable images are skipped
 and named. Exit codes: 0 evaluated; 2 bad arguments (nothing evaluated).
+
+Just over 300 lines: one command with its per-dataset and cross-dataset outputs.
 """
 
 from __future__ import annotations

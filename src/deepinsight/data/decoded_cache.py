@@ -14,6 +14,8 @@ relative to their common folder) and ``fingerprints.npy`` (each row's file size 
 was decoded; -1 for a row not filled). A later run re-decodes only rows whose file changed; a
 different list of files starts a new cache. The pre-training check can fill rows as it decodes
 (:meth:`DecodedCache.write`), so a first run decodes every image once, not twice.
+
+Over 300 lines on purpose: the file format, its locking and its reader belong together.
 """
 
 from __future__ import annotations

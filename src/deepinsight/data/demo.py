@@ -11,6 +11,9 @@ fingerprint tells them apart, is in ``deepinsight.data.demo_images`` (``generato
 the default) or ``deepinsight.data.demo_decoders`` (``"decoder"``). Train, valid and test are
 cut from disjoint photos. The defaults were calibrated with benchmarks/demo_difficulty.py so
 DenseNet121 on grayscale input reaches a test AUROC of about 0.96 in a few CPU minutes, not 1.0.
+
+Over 300 lines on purpose: the demo's settings, cache key, layout writing and the two
+generators' hooks are one contract.
 """
 
 from __future__ import annotations
