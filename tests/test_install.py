@@ -13,6 +13,7 @@ import venv
 from pathlib import Path
 
 import pytest
+from helpers.cli_runs import FAST_DEV_RUN
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 600
@@ -134,15 +135,9 @@ def test_console_scripts_run_from_another_directory(wheel_env, clean_env, tiny_d
     train = _run(
         [
             scripts / "deepinsight-train",
-            "trainer.fast_dev_run=true",
+            *FAST_DEV_RUN,
             "logger=none",
-            "model=custom_cnn",
-            "trainer=cpu",
             f"data.root={tiny_dataset}",
-            "data.image_size=32",
-            "data.batch_size=8",
-            "data.num_workers=0",
-            "analysis.max_samples=16",
             f"hydra.run.dir={run_dir}",
         ],
         cwd,

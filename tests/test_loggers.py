@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.cli_runs import FAST_DEV_RUN
 from omegaconf import OmegaConf
 
 from deepinsight.config import config_dir
@@ -38,14 +39,8 @@ def test_every_logger_option_runs(tiny_dataset, tmp_path):
             "deepinsight.train",
             "-m",
             f"logger={','.join(LOGGERS)}",
-            "trainer.fast_dev_run=true",
-            "model=custom_cnn",
-            "trainer=cpu",
+            *FAST_DEV_RUN,
             f"data.root={tiny_dataset}",
-            "data.image_size=32",
-            "data.batch_size=8",
-            "data.num_workers=0",
-            "analysis.max_samples=16",
             f"hydra.sweep.dir={sweep}",
         ],
         capture_output=True,

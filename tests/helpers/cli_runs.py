@@ -26,6 +26,17 @@ TINY = [
     "logger=csv",
 ]
 
+# One fast_dev_run batch of the tiny model, keeping the embedding analysis (capped) in the path.
+FAST_DEV_RUN = [
+    "trainer.fast_dev_run=true",
+    "model=custom_cnn",
+    "trainer=cpu",
+    "data.image_size=32",
+    "data.batch_size=8",
+    "data.num_workers=0",
+    "analysis.max_samples=16",
+]
+
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a CLI run: offline W&B, one torch thread, test helpers importable."""
