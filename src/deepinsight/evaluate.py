@@ -187,10 +187,9 @@ def run_robustness_hook(
     detector: Detector, samples: Sequence[Sample], out_dir: Path, cfg: Mapping[str, Any], name: str
 ) -> None:
     """``robustness=true``: the perturbation grid of ``deepinsight.evaluation``."""
-    try:
-        from deepinsight.evaluation.robustness_outputs import run_robustness
-    except ImportError as err:
-        raise DeepInsightError(f"robustness=true is not available here ({err})") from None
+    # Imported here: only robustness=true needs the perturbation and plotting stack.
+    from deepinsight.evaluation.robustness_outputs import run_robustness
+
     run_robustness(
         detector,
         samples,
