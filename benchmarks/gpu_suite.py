@@ -138,10 +138,30 @@ def loader(suite: Suite, root: Path, cache: Path) -> dict[str, Any]:
     return loader_throughput.run(root, cache, args)
 
 
-def train(suite: Suite) -> list[dict[str, Any]]:
-    """Every model eager (contiguous, channels_last) first, then compiled, within the budget."""
+def measure_training(suite: Suite, model: str, channels_last: bool, compile_: bool,
+                     batch_size: int = 32) -> dict[str, Any]:  # fmt: skip
+    """One row of training throughput (Lightning and the plain loop); an error is a row too."""
     import train_throughput
 
+    args = train_throughput.parser().parse_args([])
+    args.device, args.model, args.image_size = suite.device, model, suite.size
+    args.batch_size, args.channels_last, args.compile = batch_size, channels_last, compile_
+    args.precision = "bf16-mixed"
+    args.steps, args.warmup = (2, 1) if suite.args.dry_run else (40, 10)
+    args.repeats = 1 if compile_ or suite.args.dry_run else 2
+    try:
+        row = train_throughput.measure(args)
+    except Exception as err:
+        row = {"model": model, "channels_last": channels_last, "compile": compile_,
+               "batch_size": batch_size, "error": f"{type(err).__name__}: {err}"}  # fmt: skip
+    rate, ratio = row.get("lightning_images_per_s", 0), row.get("lightning_over_plain", 0)
+    print(f"    {model} batch={batch_size} channels_last={channels_last} compile={compile_}: "
+          f"{rate:.0f} img/s Lightning, {ratio:.3f}x plain", flush=True)  # fmt: skip
+    return row
+
+
+def train(suite: Suite) -> list[dict[str, Any]]:
+    """Every model eager (contiguous, channels_last) first, then compiled, within the budget."""
     rows = []
     for channels_last, compile_ in TRAIN_CONFIGS:
         if compile_ and suite.args.dry_run:
@@ -151,25 +171,18 @@ def train(suite: Suite) -> list[dict[str, Any]]:
             if compile_ and suite.elapsed() + 150 > suite.args.budget_s:
                 rows.append({"model": model, "compile": True, "skipped": "budget"})
                 continue
-            args = train_throughput.parser().parse_args([])
-            args.device, args.model, args.image_size = suite.device, model, suite.size
-            args.batch_size, args.channels_last, args.compile = 32, channels_last, compile_
-            args.precision = "bf16-mixed"
-            args.steps, args.warmup = (2, 1) if suite.args.dry_run else (40, 10)
-            args.repeats = 1 if compile_ or suite.args.dry_run else 2
-            try:
-                row = train_throughput.measure(args)
-            except Exception as err:
-                row = {"model": model, "channels_last": channels_last, "compile": compile_,
-                       "error": f"{type(err).__name__}: {err}"}  # fmt: skip
-            rows.append(row)
-            rate, ratio = row.get("lightning_images_per_s", 0), row.get("lightning_over_plain", 0)
-            print(f"    {model} channels_last={channels_last} compile={compile_}: "
-                  f"{rate:.0f} img/s Lightning, {ratio:.3f}x plain", flush=True)  # fmt: skip
+            rows.append(measure_training(suite, model, channels_last, compile_))
             suite.results["steps"]["train_partial"] = rows
             suite.save()
     suite.results["steps"].pop("train_partial", None)
     return rows
+
+
+def batch_scaling(suite: Suite) -> list[dict[str, Any]]:
+    """Eager channels_last at batch 128: on the H200 at batch 32, DenseNet121 reached only 570
+    images/s (2026-11-27), which looks launch-bound (about 120 small convolutions per step)."""
+    batch = 8 if suite.args.dry_run else 128
+    return [measure_training(suite, m, True, False, batch) for m in suite.args.models]
 
 
 def data_wait(suite: Suite, root: Path, variant: str) -> dict[str, Any]:
@@ -314,12 +327,15 @@ def main() -> None:
         os.environ.setdefault("DEEPINSIGHT_CACHE", str(Path(tmp) / "cache"))
         n = args.loader_images * 7 // 5 + 2
         root = args.data or write_synthetic_kaggle(Path(tmp) / "data", n, progress=False)
+        # Most telling first: on the first H200 run (2026-11-27) the loader step hung on the
+        # GPU-decode candidate and nothing after it was measured.
         suite.step("pytest_gpu", 90, run_pytest, args.dry_run)
-        load = suite.step("loader", 60, loader, suite, root, Path(tmp) / "loader_cache")
+        rows = suite.step("train_throughput", 60, train, suite)
         infer = suite.step("inference", 20, inference, suite)
+        suite.step("batch_scaling", 40, batch_scaling, suite)
         for variant in ("rgb", "augmented"):
             suite.step(f"data_wait_{variant}", 40, data_wait, suite, root, variant)
-        rows = suite.step("train_throughput", 60, train, suite)
+        load = suite.step("loader", 60, loader, suite, root, Path(tmp) / "loader_cache")
         suite.results["sweep_projection"] = projection(rows, infer, load)
     suite.save()
     print(json.dumps(suite.results["sweep_projection"], indent=1))

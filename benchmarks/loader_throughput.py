@@ -89,6 +89,8 @@ def images_per_second(dataset, args, collate_fn=None, on_batch=None) -> float:
     loader = DataLoader(
         dataset, batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
         persistent_workers=False, collate_fn=collate_fn,
+        # A worker that dies mid-transfer must fail the candidate, not hang the whole suite.
+        timeout=120 if args.workers else 0,
     )  # fmt: skip
     start = time.perf_counter()
     seen = 0

@@ -18,7 +18,12 @@ from deepinsight.data.decoded_cache import (
     keep_batch,
     split_pipeline,
 )
-from deepinsight.data.gpu_decode import EncodedImageDataset, collate_encoded, decode_batch
+from deepinsight.data.gpu_decode import (
+    EncodedImageDataset,
+    collate_encoded,
+    decode_batch,
+    unpack_encoded,
+)
 from deepinsight.data.layouts import discover_splits
 from deepinsight.data.transforms import build_transforms
 from deepinsight.data.verify import drop_unreadable
@@ -93,8 +98,15 @@ def test_the_image_check_fills_the_cache_as_it_decodes(samples, tmp_path):
 
 
 def test_gpu_decode_path_runs_on_the_cpu(samples):
-    loader = DataLoader(EncodedImageDataset(samples), batch_size=4, collate_fn=collate_encoded)
+    # Through a worker process: the batch must cross as two tensors, not one per file (a list
+    # of 32 per batch ran out of file descriptors on the H200 machine).
+    loader = DataLoader(
+        EncodedImageDataset(samples), batch_size=4, collate_fn=collate_encoded, num_workers=1
+    )
     encoded, labels, indices = next(iter(loader))
+    assert len(encoded) == 2 and all(isinstance(t, torch.Tensor) for t in encoded)
+    files = unpack_encoded(encoded)
+    assert [bytes(f.numpy()) for f in files] == [s.path.read_bytes() for s in samples[:4]]
     images = decode_batch(encoded, 24, "cpu")
     assert images.shape == (4, 3, 24, 24) and images.dtype == torch.uint8
     assert labels.tolist() == [s.label for s in samples[:4]] and indices.tolist() == [0, 1, 2, 3]

@@ -26,7 +26,7 @@ def test_gpu_suite_dry_run_writes_every_figure(tmp_path):
     results = json.loads(out.read_text())
     steps = results["steps"]
     assert set(steps) == {"pytest_gpu", "loader", "inference", "data_wait_rgb",
-                          "data_wait_augmented", "train_throughput"}  # fmt: skip
+                          "data_wait_augmented", "train_throughput", "batch_scaling"}  # fmt: skip
     assert not [name for name, step in steps.items() if "error" in step or "skipped" in step]
     assert steps["pytest_gpu"]["result"]["returncode"] == 0
     loader = steps["loader"]["result"]["images_per_s"]
@@ -36,6 +36,8 @@ def test_gpu_suite_dry_run_writes_every_figure(tmp_path):
     rows = steps["train_throughput"]["result"]
     assert {(r["channels_last"], r["compile"]) for r in rows} == {(False, False), (True, False)}
     assert all(r["lightning_images_per_s"] > 0 and r["plain_images_per_s"] > 0 for r in rows)
+    scaled = steps["batch_scaling"]["result"]
+    assert [(r["model"], r["batch_size"]) for r in scaled] == [("custom_cnn", 8)]
     projection = results["sweep_projection"]
     assert "projection" in projection["kind"]
     assert projection["eager"]["total_minutes"] > 0

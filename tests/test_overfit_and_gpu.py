@@ -55,7 +55,12 @@ def test_mixed_precision_training_step_on_cuda():
 
     precision = auto_precision()
     assert precision == ("bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed")
-    data = [(torch.rand(8, 3, 64, 64), torch.tensor([0.0, 1.0] * 4), torch.arange(8))] * 4
+    # A DataLoader, not a list: Lightning reads a list of batches as several val dataloaders
+    # (this test failed so on the H200 machine, 2026-11-27).
+    dataset = torch.utils.data.TensorDataset(
+        torch.rand(32, 3, 64, 64), torch.tensor([0.0, 1.0] * 16), torch.arange(32)
+    )
+    data = torch.utils.data.DataLoader(dataset, batch_size=8)
     module = DeepfakeClassifier({"name": "custom_cnn", "in_chans": 3})
     trainer = L.Trainer(
         accelerator="gpu",
@@ -70,3 +75,21 @@ def test_mixed_precision_training_step_on_cuda():
     assert trainer.state.finished and module.decision_threshold > 0
     trainer.test(module, dataloaders=data, verbose=False)
     assert module.test_outputs["score"].dtype == torch.float32
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_per_step_metric_updates_never_wait_for_the_gpu():
+    from deepinsight.metrics import SplitMetrics
+
+    metrics = SplitMetrics("train/").cuda()
+    scores = torch.rand(32, device="cuda")
+    targets = torch.randint(0, 2, (32,), device="cuda").float()
+    metrics.update(scores, targets)  # MetricCollection compares its groups' states once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            metrics.update(torch.rand(32, device="cuda"), targets)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

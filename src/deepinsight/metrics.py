@@ -53,22 +53,27 @@ class SplitMetrics(nn.Module):
 
     def __init__(self, prefix: str) -> None:
         super().__init__()
+        # No per-batch input checks: each one (torch.unique of the targets, a range check of the
+        # scores) is a GPU-to-CPU sync that stalls the training step, and the inputs are ours by
+        # construction (sigmoid scores, 0/1 labels from the datasets). Checked on CUDA by
+        # tests/test_overfit_and_gpu.py under torch.cuda.set_sync_debug_mode("error").
+        fast = {"validate_args": False}
         self.scores = MetricCollection(
-            {"auroc": BinaryAUROC(), "ap": BinaryAveragePrecision()}, prefix=prefix
+            {"auroc": BinaryAUROC(**fast), "ap": BinaryAveragePrecision(**fast)}, prefix=prefix
         )
         self.labels = MetricCollection(
             {
-                "accuracy": BinaryAccuracy(),
-                "precision": BinaryPrecision(),
-                "recall": BinaryRecall(),
-                "f1": BinaryF1Score(),
-                "macro_precision": MulticlassPrecision(num_classes=2, average="macro"),
-                "macro_recall": MulticlassRecall(num_classes=2, average="macro"),
-                "macro_f1": MulticlassF1Score(num_classes=2, average="macro"),
+                "accuracy": BinaryAccuracy(**fast),
+                "precision": BinaryPrecision(**fast),
+                "recall": BinaryRecall(**fast),
+                "f1": BinaryF1Score(**fast),
+                "macro_precision": MulticlassPrecision(num_classes=2, average="macro", **fast),
+                "macro_recall": MulticlassRecall(num_classes=2, average="macro", **fast),
+                "macro_f1": MulticlassF1Score(num_classes=2, average="macro", **fast),
             },
             prefix=prefix,
         )
-        self.confusion = BinaryConfusionMatrix()
+        self.confusion = BinaryConfusionMatrix(**fast)
 
     def update(self, scores: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5) -> None:
         targets = targets.long()

@@ -36,17 +36,34 @@ class EncodedImageDataset(Dataset):
         return read_file(str(sample.path)), label, index
 
 
-def collate_encoded(batch):
-    """Keep the variable-length byte tensors as a list; stack labels and indices."""
+# One batch of files' bytes: all of them in one flat uint8 tensor, and each file's length.
+EncodedBatch = tuple[torch.Tensor, torch.Tensor]
+
+
+def collate_encoded(batch) -> tuple[EncodedBatch, torch.Tensor, torch.Tensor]:
+    """Pack the variable-length byte tensors into one; stack labels and indices.
+
+    A worker hands each tensor of a batch to the main process as its own shared-memory file
+    descriptor. A list of 32 byte tensors per batch, times the batches in flight of 8 workers,
+    ran out of descriptors on the H200 machine ("Bad file descriptor", then a hung loader);
+    packed, a batch is two tensors whatever its size.
+    """
     data, labels, indices = zip(*batch)
-    return list(data), torch.stack(labels), torch.tensor(indices)
+    lengths = torch.tensor([len(d) for d in data], dtype=torch.int64)
+    return (torch.cat(data), lengths), torch.stack(labels), torch.tensor(indices)
+
+
+def unpack_encoded(encoded: EncodedBatch) -> list[torch.Tensor]:
+    """The per-file byte tensors of a packed batch (views, no copy)."""
+    flat, lengths = encoded
+    return list(torch.split(flat, lengths.tolist()))
 
 
 def decode_batch(
-    encoded: Sequence[torch.Tensor], image_size: int, device: str | torch.device
+    encoded: EncodedBatch, image_size: int, device: str | torch.device
 ) -> torch.Tensor:
     """Decode JPEG bytes on ``device`` and resize: (B, 3, S, S) uint8, like the cached pipeline."""
-    images = decode_jpeg(list(encoded), mode=ImageReadMode.RGB, device=device)
+    images = decode_jpeg(unpack_encoded(encoded), mode=ImageReadMode.RGB, device=device)
     out = torch.empty(
         (len(images), 3, image_size, image_size), dtype=torch.uint8, device=images[0].device
     )
@@ -67,6 +84,6 @@ def max_difference_from_pil(samples: Sequence[Sample], image_size: int, device: 
 
     reference = build_eval_transform(make_preprocessing("rgb", image_size))
     expected = torch.stack([reference(load_image(s.path)) for s in samples])
-    encoded = [read_file(str(s.path)) for s in samples]
+    encoded, _, _ = collate_encoded([(read_file(str(s.path)), torch.zeros(()), 0) for s in samples])
     got = decode_batch(encoded, image_size, device).float().div(255).cpu()
     return float((got - expected).abs().max())
