@@ -163,3 +163,33 @@ def test_robustness_true_writes_the_grid_beside_the_results(split_tree, tmp_path
         rows = list(csv.DictReader(handle))
     assert {"jpeg", "blur", "resize", "noise"} <= {row["perturbation"] for row in rows}
     assert all(row["n"] == "8" for row in rows)
+
+
+def test_evaluate_logs_metrics_figures_and_the_grid_to_one_wandb_run(
+    tiny_dataset, tmp_path, capsys, monkeypatch
+):
+    from helpers.wandb_offline import read_offline_run
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    ckpt = make_checkpoint(tmp_path / "model.ckpt")
+    out = tmp_path / "eval"
+    args = [f"ckpt={ckpt}", f"data.root={tiny_dataset}", "name=demo", f"output={out}"]
+    args += ["num_workers=0", "wandb=true", "robustness=true"]
+    code, _, err = run_cli(evaluate_main, args, capsys)
+    assert code == EXIT_OK, err
+    offline = list((out / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1 and "W&B run:" in err
+    run = read_offline_run(offline[0])
+    assert run.job_type == "evaluate" and run.config["checkpoint"] == str(ckpt)
+    logged = {key for step in run.history for key in step}
+    for key in ("demo/auroc", "demo/auroc_ci95_low", "demo/ece_after", "demo/roc_curve",
+                "cross_dataset", "robustness/table", "robustness/robustness_jpeg"):  # fmt: skip
+        assert any(k == key or k.startswith(key + "/") for k in logged), (key, sorted(logged))
+
+
+def test_evaluate_rejects_a_non_boolean_wandb_flag(tiny_dataset, tmp_path, capsys):
+    ckpt = make_checkpoint(tmp_path / "model.ckpt")
+    code, _, err = run_cli(
+        evaluate_main, [f"ckpt={ckpt}", f"data.root={tiny_dataset}", "wandb=maybe"], capsys
+    )
+    assert code == EXIT_USER_ERROR and "wandb must be true or false" in err

@@ -41,7 +41,7 @@ def test_fast_dev_run(model, variant, compose, tiny_dataset, tmp_path):
     assert saved["test"]["auroc"] is None and saved["test"]["per_class"]["real"]["support"] == 4
 
 
-def test_experiment_configs_reproduce_seed_settings(compose):
+def test_experiment_configs_reproduce_seed_settings(compose, tmp_path):
     for name in (
         "densenet121_rgb",
         "densenet121_augmented",
@@ -49,12 +49,15 @@ def test_experiment_configs_reproduce_seed_settings(compose):
         "custom_cnn_rgb",
         "efficientnet_rgb",
     ):
-        cfg = compose([f"experiment={name}"])
+        cfg = compose([f"experiment={name}", f"data.root={tmp_path}"])
         assert cfg.experiment_name == name
         assert cfg.data.image_size == 224
         assert cfg.data.batch_size == 32
         assert cfg.trainer.max_epochs == 20
         assert cfg.model.optimizer.lr == pytest.approx(1e-3)
+        # On the demo data, the demo's budget: the sweep of the study in minutes on a CPU.
+        demo = compose([f"experiment={name}"])
+        assert (demo.data.image_size, demo.data.batch_size, demo.trainer.max_epochs) == (64, 64, 7)
         assert cfg.model.optimizer._target_ == "torch.optim.Adam"
     assert compose(["experiment=densenet121_grayscale"]).data.variant == "grayscale"
     assert compose(["experiment=custom_cnn_rgb"]).model.net.name == "custom_cnn"

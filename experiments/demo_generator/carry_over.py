@@ -87,7 +87,9 @@ def write_sets(out: Path, n: int, steps: int, size: int = 64) -> None:
     for index, crop in enumerate(crops):
         jitter = draw_jitter(rng, demo.DEMO_DEFAULTS["jpeg_quality"])
         sensor = rng.standard_normal(crop.shape)
-        gain = rng.uniform(1.0, 3.0)
+        # The demo's own gain law (g ~ U(4, 12) at the default strength since format v3).
+        strength = demo.DEMO_DEFAULTS["artifact_strength"]
+        gain = demo_decoders.GAIN_SCALE * strength * rng.uniform(0.5, 1.5)
         # Half the crops are reals, half fakes: no photo crop appears in both classes.
         fake = index % 2 == 1
         images = {"raw": raw[index] if fake else crop}

@@ -37,6 +37,7 @@ from deepinsight.run_outputs import (
     write_predictions,
     write_results,
 )
+from deepinsight.tracking.evaluation_run import EvaluationRun
 
 CONFIG_NAME = "evaluate"
 CROSS_DATASET = "cross_dataset"
@@ -275,19 +276,32 @@ def evaluate(cfg: Mapping[str, Any]) -> Path:
         _require_int(cfg, key, minimum)
     if cfg["max_pixels"] is not None:
         _require_int(cfg, "max_pixels", 1)
-    if not isinstance(cfg["robustness"], bool):
-        raise DeepInsightError(f"robustness must be true or false, not {cfg['robustness']!r}")
+    for flag in ("robustness", "wandb"):
+        if not isinstance(cfg[flag], bool):
+            raise DeepInsightError(f"{flag} must be true or false, not {cfg[flag]!r}")
     datasets = resolve_datasets(cfg)
     detector = load_detector(str(cfg["ckpt"]), device=str(cfg["device"]))
     output = Path(str(cfg["output"] or Path("evaluations") / Path(str(cfg["ckpt"])).stem))
     output.mkdir(parents=True, exist_ok=True)
+    # Opened before the datasets, so the robustness grid logs into it too (through wandb.run).
+    tracker = EvaluationRun(output, str(cfg["ckpt"]), cfg) if cfg["wandb"] else None
     rows = []
-    for dataset in datasets:
-        print(
-            f"evaluating {detector.describe()} on {dataset.name} ({dataset.root})", file=sys.stderr
-        )
-        results = evaluate_dataset(detector, dataset, output / dataset.name, cfg)
-        rows.append(table_row(dataset, results))
+    try:
+        for dataset in datasets:
+            print(
+                f"evaluating {detector.describe()} on {dataset.name} ({dataset.root})",
+                file=sys.stderr,
+            )
+            results = evaluate_dataset(detector, dataset, output / dataset.name, cfg)
+            rows.append(table_row(dataset, results))
+            if tracker is not None:
+                tracker.log_dataset(dataset.name, results, output / dataset.name)
+        if tracker is not None:
+            tracker.log_table(rows)
+    finally:
+        folder = tracker.finish() if tracker is not None else None
+    if folder is not None:
+        print(f"W&B run: {folder}", file=sys.stderr)
     write_json(output / "evaluate_config.json", {k: cfg[k] for k in cfg})
     table = write_cross_dataset_table(output, rows, str(detector.source))
     print(table.read_text(), end="")
