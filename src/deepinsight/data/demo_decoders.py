@@ -217,6 +217,10 @@ def _deterministic() -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def _workers(tasks: int) -> int:
+    return max(1, min(tasks, os.cpu_count() or 1))
+
+
 def train_fingerprints(
     photos: Sequence[np.ndarray],
     seed: int,
@@ -239,8 +243,7 @@ def train_fingerprints(
         # Initialised in turn (torch's global RNG), then trained side by side, one thread each:
         # on 2 cores this takes the Quickstart's demo build from about 17 s to about 12 s.
         models = [seeded_autoencoder(kind, s) for kind, s in zip(kinds, seeds)]
-        workers = max(1, min(len(models), os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
+        with ThreadPoolExecutor(max_workers=_workers(len(models))) as pool:
             models = list(
                 pool.map(lambda m, s: train_autoencoder(m, train_crops, s, steps), models, seeds)
             )
@@ -248,8 +251,8 @@ def train_fingerprints(
             blur = fit_blur(fit_inputs, resynthesise(model, fit_inputs))
 
             def fingerprint(images: np.ndarray, model=model, blur=blur) -> np.ndarray:
-                with _deterministic():
-                    output = resynthesise(model, images)
+                # Called inside _deterministic() (here and in render_split): one torch thread.
+                output = resynthesise(model, images)
                 return gaussian_highpass(output - apply_filter(images, blur))
 
             fingerprints.append(fingerprint)
@@ -328,10 +331,14 @@ def render_split(
     crops = np.stack([draw[0] for draw in draws])
     decoders = np.array([draw[2] for draw in draws])
     residuals = np.zeros_like(crops)
-    for number, fingerprint in enumerate(fingerprints):
-        chosen = np.flatnonzero(decoders == number)
-        if chosen.size:
-            residuals[chosen] = fingerprint(crops[chosen])
+    groups = [(f, np.flatnonzero(decoders == n)) for n, f in enumerate(fingerprints)]
+    groups = [(f, rows) for f, rows in groups if rows.size]
+    # One decoder per thread, each on one torch thread: the same bytes as in turn, in about half
+    # the time on 2 cores (the residuals are most of the render's cost).
+    with _deterministic(), ThreadPoolExecutor(max_workers=_workers(len(groups))) as pool:
+        outputs = pool.map(lambda group: group[0](crops[group[1]]), groups)
+        for (_, rows), output in zip(groups, outputs):
+            residuals[rows] = output
     out = []
     for (crop, record, decoder, gain, jitter, white, sensor), residual, (_, fake, _) in zip(
         draws, residuals, items
