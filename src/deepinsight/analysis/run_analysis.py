@@ -6,7 +6,6 @@ It only computes and draws; the caller decides where the returned numbers go (re
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from deepinsight.analysis.embeddings import EMBEDDINGS_PCA_FILENAME, analyse_test_embeddings
 from deepinsight.analysis.plots import write_test_plots
@@ -54,7 +52,10 @@ def analyse_run(
     if not settings.get("enabled", True):
         return RunAnalysis(figures)
     max_samples = int(settings.get("max_samples", 2000))
-    with _training_autocast(model):
+    # The mixed precision the run trained in (Lightning's own autocast context), for the feature
+    # pass: half its fp32 time on the demo Quickstart's CPU. Test scores stay fp32; the probe and
+    # the PCA only need features.
+    with model.trainer.precision_plugin.forward_context():
         probe = analyse_test_embeddings(
             model.net,
             datamodule.eval_dataloader("train", max_samples, seed=seed),
@@ -74,13 +75,3 @@ def analyse_run(
     if spectrum is not None:
         figures.append(spectrum)
     return RunAnalysis(figures, probe)
-
-
-def _training_autocast(model: Any) -> contextlib.AbstractContextManager:
-    """The mixed precision the run trained in, for the feature pass (half its fp32 time on the
-    demo Quickstart's CPU). Test scores stay fp32; the probe and the PCA only need features."""
-    precision = str(getattr(getattr(model, "trainer", None), "precision", "32-true"))
-    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(model.device.type, dtype=dtype)

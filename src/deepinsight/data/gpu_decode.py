@@ -84,6 +84,7 @@ def max_difference_from_pil(samples: Sequence[Sample], image_size: int, device: 
 
     reference = build_eval_transform(make_preprocessing("rgb", image_size))
     expected = torch.stack([reference(load_image(s.path)) for s in samples])
-    encoded, _, _ = collate_encoded([(read_file(str(s.path)), torch.zeros(()), 0) for s in samples])
+    dataset = EncodedImageDataset(samples)
+    encoded, _, _ = collate_encoded([dataset[i] for i in range(len(dataset))])
     got = decode_batch(encoded, image_size, device).float().div(255).cpu()
     return float((got - expected).abs().max())

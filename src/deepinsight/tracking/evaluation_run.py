@@ -11,9 +11,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from deepinsight.analysis.plots import (
+    CONFUSION_MATRIX_FILENAME,
+    PR_CURVE_FILENAME,
+    ROC_CURVE_FILENAME,
+)
+from deepinsight.analysis.reliability import RELIABILITY_FILENAME
+
 # results.json's test metrics that go to the run's summary, per dataset.
 METRICS = ("auroc", "ap", "accuracy", "f1", "precision", "recall")
-FIGURES = ("roc_curve", "pr_curve", "confusion_matrix", "reliability")
+# The figures evaluate writes per dataset, logged as <name>/<file stem>.
+FIGURES = (ROC_CURVE_FILENAME, PR_CURVE_FILENAME, CONFUSION_MATRIX_FILENAME, RELIABILITY_FILENAME)
 
 
 class EvaluationRun:
@@ -52,9 +60,9 @@ class EvaluationRun:
             if calibration.get(key) is not None:
                 payload[f"{name}/{key}"] = calibration[key]
         for figure in FIGURES:
-            path = out_dir / f"{figure}.png"
+            path = out_dir / figure
             if path.is_file():
-                payload[f"{name}/{figure}"] = self._wandb.Image(str(path))
+                payload[f"{name}/{path.stem}"] = self._wandb.Image(str(path))
         self.run.log(payload)
 
     def log_table(self, rows: Sequence[Mapping[str, Any]]) -> None:
