@@ -241,7 +241,7 @@ def train_fingerprints(
     with _deterministic():
         seeds = [seed * 1000 + number for number in range(len(kinds))]
         # Initialised in turn (torch's global RNG), then trained side by side, one thread each:
-        # on 2 cores this takes the Quickstart's demo build from about 17 s to about 12 s.
+        # on 2 cores the three decoders train in 4.5 s instead of 8.5 s, with the same bytes.
         models = [seeded_autoencoder(kind, s) for kind, s in zip(kinds, seeds)]
         with ThreadPoolExecutor(max_workers=_workers(len(models))) as pool:
             models = list(
