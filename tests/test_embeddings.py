@@ -84,3 +84,32 @@ def test_analyse_test_embeddings_writes_pca_and_returns_probe(net, tmp_path):
     json.dumps(probe)  # goes into results.json as is
     with Image.open(tmp_path / "embeddings_pca.png") as image:
         assert image.format == "PNG"
+
+
+def test_precomputed_test_features_give_the_same_probe_as_a_second_pass(net, tmp_path):
+    # The training run passes the features its test pass kept instead of a test loader.
+    train = DataLoader(_sorted_dataset(80, seed=3), batch_size=16)
+    test_set = _sorted_dataset(60, seed=4)
+    test = DataLoader(test_set, batch_size=16)
+    net.eval()
+    with torch.no_grad():
+        kept = (net.forward_features(test_set.tensors[0]).numpy(), test_set.tensors[1].numpy())
+
+    from_loader = analyse_test_embeddings(net, train, test, tmp_path / "a", max_samples=40)
+    from_kept = analyse_test_embeddings(net, train, kept, tmp_path / "b", max_samples=40)
+
+    assert from_kept["n_test"] == 40
+    assert from_kept["accuracy"] == pytest.approx(from_loader["accuracy"])
+    assert from_kept["auroc"] == pytest.approx(from_loader["auroc"], abs=1e-6)
+
+
+def test_sample_rows_picks_the_images_random_subset_picks():
+    from deepinsight.analysis.embeddings import sample_rows
+    from deepinsight.data.datasets import random_subset
+
+    features, labels = np.arange(50.0)[:, None], np.arange(50) % 2
+    rows, row_labels = sample_rows(features, labels, 12, seed=3)
+    subset = random_subset(TensorDataset(torch.arange(50)), 12, seed=3)
+    assert rows[:, 0].astype(int).tolist() == list(subset.indices)
+    assert row_labels.tolist() == [i % 2 for i in subset.indices]
+    assert sample_rows(features, labels, 80)[0].shape == (50, 1)  # smaller than the cap: all

@@ -47,12 +47,18 @@ def test_channels_last_trains_and_tests_like_predict():
     torch.manual_seed(0)
     model = DeepfakeClassifier({"name": "custom_cnn", "in_chans": 3}, channels_last=True)
     seen = []
-    model.net.register_forward_pre_hook(lambda _, args: seen.append(args[0].is_contiguous()))
+    backbone = model.net.backbone
+    backbone.register_forward_pre_hook(lambda _, args: seen.append(args[0].is_contiguous()))
     _, logged = fit_and_test(model)
     # NHWC while fitting (not contiguous in the default format), default format at test time.
     assert seen[0] is False and seen[-1] is True
     assert torch.equal(model.test_outputs["score"], eager_scores(model))
     assert {"train/auroc", "val/auroc", "val/f1", "test/auroc", "test/f1"} <= logged
+    # The test pass keeps the head's input for the run's feature analysis: the eager features.
+    net = copy.deepcopy(model.net).eval().to(memory_format=torch.contiguous_format)
+    with torch.no_grad():
+        features = net.forward_features(torch.cat([batch[0] for batch in tiny_loader()]))
+    assert torch.equal(model.test_outputs["features"], features)
 
 
 def test_compiled_network_is_used_for_fitting_only(monkeypatch):

@@ -59,6 +59,8 @@ def test_experiment_configs_reproduce_seed_settings(compose, tmp_path):
         demo = compose([f"experiment={name}"])
         assert (demo.data.image_size, demo.data.batch_size, demo.trainer.max_epochs) == (64, 64, 7)
         assert cfg.model.optimizer._target_ == "torch.optim.Adam"
+        # The seed's constant learning rate on both sources, not the Quickstart's one-cycle.
+        assert cfg.model.scheduler is None and demo.model.scheduler is None
     assert compose(["experiment=densenet121_grayscale"]).data.variant == "grayscale"
     assert compose(["experiment=custom_cnn_rgb"]).model.net.name == "custom_cnn"
 
@@ -69,6 +71,14 @@ def test_defaults_follow_the_data_source(compose, tmp_path):
     assert (demo.data.image_size, demo.data.batch_size) == (64, 64)
     assert (real.data.image_size, real.data.batch_size, real.trainer.max_epochs) == (224, 32, 20)
     assert real.model.optimizer.lr == pytest.approx(1e-3)
+    # The Quickstart's schedule on the demo: one-cycle over 2 epochs, stepped per batch; the
+    # seed's constant lr on real data.
+    assert demo.trainer.max_epochs == 2 and demo.trainer.num_sanity_val_steps == 0
+    assert demo.model.scheduler._target_ == "torch.optim.lr_scheduler.OneCycleLR"
+    assert demo.model.scheduler_interval == "step"
+    assert real.model.scheduler is None and real.model.scheduler_interval == "epoch"
+    assert real.trainer.num_sanity_val_steps == 2
+    assert (demo.analysis.max_samples, real.analysis.max_samples) == (500, 2000)
     # Explicit overrides always win.
     assert compose([f"data.root={tmp_path}", "data.image_size=96"]).data.image_size == 96
     assert compose(["trainer.max_epochs=3"]).trainer.max_epochs == 3

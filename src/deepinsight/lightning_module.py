@@ -15,6 +15,13 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 
 from deepinsight.calibration import choose_temperature, scale_logits
 from deepinsight.checkpoint_info import DetectorSpec
+from deepinsight.errors import DeepInsightError
+from deepinsight.learning_rate import (
+    LRScaling,
+    bound_keywords,
+    innermost_target,
+    scale_learning_rates,
+)
 from deepinsight.metrics import THRESHOLD_RULE, SplitMetrics, f1_maximising_threshold
 from deepinsight.models import create_model
 
@@ -44,6 +51,14 @@ class DeepfakeClassifier(L.LightningModule):
             tensor cores and oneDNN); test runs in the default format, as ``predict`` does.
         compile: ``torch.compile`` the network for training and validation (opt-in: compiling
             costs a minute or more up front); test runs the eager network, as ``predict`` does.
+        scheduler_interval: ``"epoch"`` or ``"step"``: how often the scheduler steps. A
+            scheduler that takes ``total_steps`` (``OneCycleLR``) and was not given it gets the
+            run's own (``trainer.estimated_stepping_batches``), so ``max_epochs`` and the batch
+            size stay the only knobs.
+        lr_scaling: optional ``{"rule": "linear"|"sqrt"|"none", "base_batch_size": N}``: the
+            configured learning rates (the optimizer's ``lr``, a scheduler's ``max_lr``) are for
+            a global batch of N and are scaled by ``B/N`` (linear) or ``sqrt(B/N)`` for the
+            run's global batch B (batch size x devices x gradient accumulation).
     """
 
     def __init__(
@@ -54,6 +69,8 @@ class DeepfakeClassifier(L.LightningModule):
         preprocessing: Mapping[str, Any] | None = None,
         channels_last: bool = False,
         compile: bool = False,
+        scheduler_interval: str = "epoch",
+        lr_scaling: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         spec = _plain(net)
@@ -65,6 +82,12 @@ class DeepfakeClassifier(L.LightningModule):
         self.__dict__["_compiled_net"] = torch.compile(self.net) if compile else None
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        if scheduler_interval not in ("epoch", "step"):
+            raise DeepInsightError(
+                f"model.scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}"
+            )
+        self.scheduler_interval = scheduler_interval
+        self.lr_scaling = LRScaling.from_config(_plain(lr_scaling))
         self.loss_fn = nn.BCEWithLogitsLoss()
         # Attribute names avoid "train"/"test", which nn.Module already uses.
         self.train_metrics = SplitMetrics("train/")
@@ -106,7 +129,10 @@ class DeepfakeClassifier(L.LightningModule):
 
     def _shared_step(self, batch, metrics: SplitMetrics, split: str):
         images, targets, indices = batch
-        logits = self(images).float()
+        return self._score_logits(self(images), targets, indices, metrics, split)
+
+    def _score_logits(self, logits, targets, indices, metrics: SplitMetrics, split: str):
+        logits = logits.float()
         loss = self.loss_fn(logits, targets.float())
         # Temperature scaling keeps the order of scores and the 0.5 decision (T > 0), so only
         # calibration-sensitive numbers move; test scores match predict's exactly.
@@ -182,49 +208,91 @@ class DeepfakeClassifier(L.LightningModule):
         # Full precision at test time, so the stored scores match predict/export exactly.
         with torch.autocast(device_type=self.device.type, enabled=False):
             images, targets, indices = batch
-            batch = (images.float(), targets, indices)
-            _, scores, targets, indices, _ = self._shared_step(batch, self.test_metrics, "test")
-        self._test_batches.append((indices.detach(), scores.detach().float(), targets.detach()))
+            # The head's input is kept too: the run's feature analysis (PCA, linear probe)
+            # reads the test features from here instead of a second pass over the test split.
+            # net(x) is head(forward_features(x)) by the DeepfakeNet contract.
+            features = self.net.forward_features(images.float())
+            logits = self.net.head(features).squeeze(-1)
+            _, scores, targets, indices, _ = self._score_logits(
+                logits, targets, indices, self.test_metrics, "test"
+            )
+        self._test_batches.append(
+            (indices.detach(), scores.detach().float(), targets.detach(), features.detach().float())
+        )
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.test_metrics.confusion_cells("test/"), sync_dist=True)
         self._log_epoch_metrics(self.test_metrics)
-        indices, scores, targets = (torch.cat(parts) for parts in zip(*self._test_batches))
+        indices, scores, targets, features = (
+            torch.cat(parts) for parts in zip(*self._test_batches)
+        )
         if self.trainer.world_size > 1:
             # Every rank gets all predictions. Shares may differ in size (the DataModule gives
             # each rank a disjoint one); torchmetrics' gather pads and trims for that.
-            indices, scores, targets = (
-                torch.cat(gather_all_tensors(t)) for t in (indices, scores, targets)
+            indices, scores, targets, features = (
+                torch.cat(gather_all_tensors(t)) for t in (indices, scores, targets, features)
             )
         # Sorted by image, each image once, even if some sampler repeated images across ranks.
         order = torch.argsort(indices)
-        indices, scores, targets = indices[order], scores[order], targets[order]
+        indices, scores, targets, features = (
+            t[order] for t in (indices, scores, targets, features)
+        )
         keep = torch.ones_like(indices, dtype=torch.bool)
         keep[1:] = indices[1:] != indices[:-1]
         self.test_outputs = {
             "index": indices[keep].cpu(),
             "score": scores[keep].cpu(),
             "label": targets[keep].long().cpu(),
+            "features": features[keep].cpu(),
         }
         self._test_batches = []
 
     # -- optimisation ---------------------------------------------------------------------
     def configure_optimizers(self):
         factory = self.optimizer_factory or functools.partial(torch.optim.Adam, lr=1e-3)
+        factor = self.lr_scaling.factor(self.global_batch_size())
+        factory = scale_learning_rates(factory, factor)
         optimizer = factory(params=self.parameters(), **self._fused_on_cuda(factory))
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
+        scheduler_factory = scale_learning_rates(self.scheduler_factory, factor)
+        scheduler = scheduler_factory(optimizer=optimizer, **self._run_length(scheduler_factory))
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
         }
+
+    def global_batch_size(self) -> int | None:
+        """Images per optimizer step over all devices (None when no datamodule tells)."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        batch_size = getattr(datamodule, "batch_size", None)
+        if batch_size is None:
+            return None
+        trainer = self.trainer
+        return int(batch_size) * trainer.world_size * trainer.accumulate_grad_batches
+
+    def _run_length(self, factory: Callable[..., Any]) -> dict[str, int]:
+        """``total_steps`` for a scheduler that needs it (OneCycleLR) and was not given it."""
+        chosen = bound_keywords(factory)
+        target = innermost_target(factory)
+        if "total_steps" in chosen or "epochs" in chosen:
+            return {}
+        try:
+            wants = "total_steps" in inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            return {}
+        if not wants:
+            return {}
+        steps = self.trainer.estimated_stepping_batches
+        if self.scheduler_interval == "epoch":
+            steps = self.trainer.max_epochs
+        return {"total_steps": int(steps)}
 
     def _fused_on_cuda(self, factory: Callable[..., Any]) -> dict[str, bool]:
         """``fused=True`` for an optimizer that offers it (Adam, AdamW, SGD), on CUDA only,
         unless the config chose: one kernel per step instead of one per parameter group."""
-        chosen = getattr(factory, "keywords", {}) or {}
-        target = getattr(factory, "func", factory)
+        chosen = bound_keywords(factory)
+        target = innermost_target(factory)
         if self.device.type != "cuda" or "fused" in chosen or "foreach" in chosen:
             return {}
         try:

@@ -9,6 +9,7 @@ console summary. :func:`write_failure` is its twin for a job that did not finish
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,16 @@ def write_test_outputs(
     title: str,
     analysis: Mapping[str, Any],
     seed: int,
+    timings: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Write the run directory from the model's gathered test outputs; return results.json.
 
     Call it on global rank 0 only, after ``trainer.test``. Test scores are the temperature
     scaled ones (``model.temperature``), as ``predict`` computes them from the checkpoint.
+    ``timings`` (wall seconds per phase so far) goes into results.json with this function's
+    own time added as ``outputs`` (analysis, figures, bootstrap).
     """
+    started = time.perf_counter()
     outputs = model.test_outputs
     test_set = datamodule.dataset("test")
     paths = [test_set.samples[int(i)].path for i in outputs["index"]]
@@ -90,6 +95,8 @@ def write_test_outputs(
     }
     if found.embedding_probe is not None:
         results["embedding_probe"] = found.embedding_probe
+    if timings is not None:
+        results["timings"] = {**timings, "outputs": round(time.perf_counter() - started, 2)}
     write_results(run_dir, results)
     try:
         reliability = Path(run_dir) / RELIABILITY_FILENAME

@@ -7,6 +7,7 @@ python -m deepinsight.train hparams_search=densenet121      # Optuna: returns be
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
 
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, run_dir)
+    # Wall seconds per phase, for results.json's "timings": where a run's time goes.
+    clock = PhaseClock()
     datamodule = instantiate(cfg.data)
     datamodule.resolve()  # finds or builds the data and checks every image, before training
+    clock.lap("data")
     model = instantiate(cfg.model, preprocessing=datamodule.preprocessing)
     loggers = build_loggers(cfg.get("logger"))
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
@@ -57,9 +61,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log_run_config(loggers, cfg, keys)
 
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        clock.lap("fit")
         checkpoint = trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
         trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        clock.lap("test")
         if not trainer.is_global_zero:
             return {}
         return write_test_outputs(
@@ -73,7 +79,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             title=cfg.run_name,
             analysis=cfg.analysis,
             seed=cfg.seed,
+            timings=clock.laps,
         )
+
+
+class PhaseClock:
+    """Wall time of consecutive phases: ``lap(name)`` records the seconds since the last lap."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 2)
+        self._last = now
 
 
 def best_val_auroc(checkpoint: Any) -> float | None:

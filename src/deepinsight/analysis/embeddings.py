@@ -147,10 +147,23 @@ def linear_probe(
     }
 
 
+def sample_rows(
+    features: np.ndarray, labels: np.ndarray, max_samples: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``max_samples`` rows of already computed features, chosen as ``random_subset``
+    chooses images (seeded, sorted), so a capped sample still holds both classes."""
+    size = len(labels)
+    if size <= max_samples:
+        return np.asarray(features), np.asarray(labels)
+    generator = torch.Generator().manual_seed(seed)
+    chosen = np.sort(torch.randperm(size, generator=generator)[:max_samples].numpy())
+    return np.asarray(features)[chosen], np.asarray(labels)[chosen]
+
+
 def analyse_test_embeddings(
     net: nn.Module,
     train_loader: Iterable,
-    test_loader: Iterable,
+    test_loader: Iterable | tuple[np.ndarray, np.ndarray],
     run_dir: str | Path,
     max_samples: int = 2000,
     device: torch.device | str | None = None,
@@ -162,9 +175,14 @@ def analyse_test_embeddings(
     The PCA plot shows test-split features; the linear probe is trained on up to ``max_samples``
     train-split images and scored on up to ``max_samples`` test-split images. Pass a train
     loader with evaluation transforms if the probe should see what the test sees.
+    ``test_loader`` may instead be the test features already computed, ``(features, labels)``
+    (the training run keeps them from its test pass), which saves a second pass.
     """
     train_x, train_y = extract_features(net, train_loader, max_samples, device=device, seed=seed)
-    test_x, test_y = extract_features(net, test_loader, max_samples, device=device, seed=seed)
+    if isinstance(test_loader, tuple):
+        test_x, test_y = sample_rows(*test_loader, max_samples, seed=seed)
+    else:
+        test_x, test_y = extract_features(net, test_loader, max_samples, device=device, seed=seed)
     pca = save_embedding_pca(test_x, test_y, Path(run_dir) / EMBEDDINGS_PCA_FILENAME, title=title)
     probe = linear_probe(train_x, train_y, test_x, test_y, seed=seed)
     return {

@@ -55,11 +55,17 @@ def analyse_run(
     # The mixed precision the run trained in (Lightning's own autocast context), for the feature
     # pass: half its fp32 time on the demo Quickstart's CPU. Test scores stay fp32; the probe and
     # the PCA only need features.
+    # The test features come from the test pass itself (fp32, as the scores) when it kept them.
+    outputs = getattr(model, "test_outputs", None) or {}
+    if outputs.get("features") is not None:
+        test_features = (outputs["features"].numpy(), outputs["label"].numpy())
+    else:
+        test_features = datamodule.eval_dataloader("test", max_samples, seed=seed)
     with model.trainer.precision_plugin.forward_context():
         probe = analyse_test_embeddings(
             model.net,
             datamodule.eval_dataloader("train", max_samples, seed=seed),
-            datamodule.eval_dataloader("test", max_samples, seed=seed),
+            test_features,
             run_dir,
             max_samples=max_samples,
             device=model.device,
