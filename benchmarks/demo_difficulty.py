@@ -60,8 +60,9 @@ def score(model: nn.Module, loader: DataLoader) -> float:
     return float(roc_auc_score(torch.cat(labels).numpy(), torch.cat(logits).numpy()))
 
 
-def quickstart_training() -> tuple[int, int]:
-    """(epochs, batch size) that ``python -m deepinsight.train`` uses on the demo data.
+def quickstart_training() -> tuple[int, int, float | None]:
+    """(epochs, batch size, one-cycle peak lr or None) that ``python -m deepinsight.train``
+    uses on the demo data.
 
     Read from conf/, their one source, so the calibration and the Quickstart cannot drift apart.
     """
@@ -69,11 +70,13 @@ def quickstart_training() -> tuple[int, int]:
 
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
         cfg = compose("train", overrides=["logger=none"])
-    return int(cfg.trainer.max_epochs), int(cfg.data.batch_size)
+    scheduler = cfg.model.scheduler
+    max_lr = float(scheduler.max_lr) if scheduler and "OneCycleLR" in scheduler._target_ else None
+    return int(cfg.trainer.max_epochs), int(cfg.data.batch_size), max_lr
 
 
 def parse_args() -> argparse.Namespace:
-    epochs, batch_size = quickstart_training()
+    epochs, batch_size, max_lr = quickstart_training()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strength", type=float, default=DEMO_DEFAULTS["artifact_strength"])
     parser.add_argument("--epochs", type=int, default=epochs)
@@ -87,7 +90,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", default="densenet121")
     parser.add_argument("--variant", default="grayscale", help="rgb, grayscale or augmented")
     parser.add_argument("--batch-size", type=int, default=batch_size)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=1e-3, help="the constant lr (no --max-lr)")
+    parser.add_argument(
+        "--max-lr", type=float, default=max_lr,
+        help="one-cycle peak lr, stepped per batch, as the Quickstart (0: constant --lr)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="default: a temporary folder, removed after"
@@ -120,13 +127,18 @@ def main() -> None:
     torch.manual_seed(args.seed)
     shuffle = torch.Generator().manual_seed(args.seed)
     train_loader = DataLoader(
-        splits["train"], batch_size=args.batch_size, shuffle=True, generator=shuffle
-    )
+        splits["train"], batch_size=args.batch_size, shuffle=True, generator=shuffle,
+        drop_last=True,  # as DeepfakeDataModule's training loader
+    )  # fmt: skip
     eval_loaders = {
         split: DataLoader(splits[split], batch_size=args.batch_size) for split in ("valid", "test")
     }
     model = create_model(args.model, in_chans=channels_for(args.variant))
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr)
+    cycle = None
+    if args.max_lr:
+        steps = args.epochs * len(train_loader)
+        cycle = torch.optim.lr_scheduler.OneCycleLR(optimiser, args.max_lr, total_steps=steps)
     loss_fn = nn.BCEWithLogitsLoss()
 
     print(f"demo dataset built/loaded in {build_s:.1f} s: {root}")
@@ -140,6 +152,8 @@ def main() -> None:
             loss = loss_fn(model(images), targets)
             loss.backward()
             optimiser.step()
+            if cycle is not None:
+                cycle.step()
             losses.append(loss.item())
         val_auroc = score(model, eval_loaders["valid"])
         if val_auroc > best_auroc:

@@ -26,7 +26,8 @@ def test_gpu_suite_dry_run_writes_every_figure(tmp_path):
     results = json.loads(out.read_text())
     steps = results["steps"]
     assert set(steps) == {"pytest_gpu", "loader", "inference", "data_wait_rgb",
-                          "data_wait_augmented", "train_throughput", "batch_scaling"}  # fmt: skip
+                          "data_wait_augmented", "train_throughput", "batch_scaling",
+                          "end_to_end", "profile_custom_cnn"}  # fmt: skip
     assert not [name for name, step in steps.items() if "error" in step or "skipped" in step]
     assert steps["pytest_gpu"]["result"]["returncode"] == 0
     loader = steps["loader"]["result"]["images_per_s"]
@@ -42,3 +43,26 @@ def test_gpu_suite_dry_run_writes_every_figure(tmp_path):
     assert "projection" in projection["kind"]
     assert projection["eager"]["total_minutes"] > 0
     assert set(projection["eager"]["minutes_per_variant"]) == {"custom_cnn_rgb"}
+    # The real command ran end to end and its run directory is complete.
+    e2e = steps["end_to_end"]["result"]
+    assert e2e["run_directory_complete"] and e2e["missing_files"] == []
+    assert set(e2e["timings"]) == {"data", "fit", "test", "outputs"}
+    assert e2e["train_images_per_s"] > 0 and e2e["val_images_per_s"] > 0
+    assert 0 <= e2e["data_wait_fraction"] <= 1
+    assert e2e["sweep_projection"]["total_minutes"] > 0
+    profiled = steps["profile_custom_cnn"]["result"]
+    assert profiled["step_ms"] > 0 and profiled["top_ops"]
+    assert (tmp_path / profiled["trace"]).is_file()
+
+    # A second call with the same --out keeps what the first measured and measures nothing.
+    again = subprocess.run(
+        [sys.executable, "benchmarks/gpu_suite.py", "--dry-run", "--models", "custom_cnn",
+         "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "DEEPINSIGHT_CACHE": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    kept = json.loads(out.read_text())["steps"]
+    assert set(kept) == set(steps)
+    assert all(step.get("from_earlier_call") for step in kept.values())
+    assert kept["end_to_end"]["result"] == e2e

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from deepinsight.errors import DeepInsightError
 from deepinsight.lightning_module import DeepfakeClassifier
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's tiny-data advice
@@ -75,6 +76,16 @@ def test_compiled_network_is_used_for_fitting_only(monkeypatch):
     assert calls == [8, 8, 8, 8]  # 2 training + 2 validation batches, none at test time
     assert set(model.state_dict()) == keys  # checkpoints keep the eager network's keys
     assert torch.equal(model.test_outputs["score"], eager_scores(model))
+
+
+def test_compile_mode_is_passed_to_torch_compile(monkeypatch):
+    modes = []
+    monkeypatch.setattr(torch, "compile", lambda net, **options: modes.append(options) or net)
+    DeepfakeClassifier({"name": "custom_cnn", "in_chans": 3}, compile="reduce-overhead")
+    DeepfakeClassifier({"name": "custom_cnn", "in_chans": 3}, compile=True)
+    assert modes == [{"mode": "reduce-overhead"}, {}]
+    with pytest.raises(DeepInsightError, match="model.compile must be true, false or a mode"):
+        DeepfakeClassifier({"name": "custom_cnn", "in_chans": 3}, compile="fastest")
 
 
 def test_fused_adam_only_on_cuda():

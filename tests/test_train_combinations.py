@@ -61,6 +61,7 @@ def test_experiment_configs_reproduce_seed_settings(compose, tmp_path):
         assert cfg.model.optimizer._target_ == "torch.optim.Adam"
         # The seed's constant learning rate on both sources, not the Quickstart's one-cycle.
         assert cfg.model.scheduler is None and demo.model.scheduler is None
+        assert demo.trainer.check_val_every_n_epoch == 1
     assert compose(["experiment=densenet121_grayscale"]).data.variant == "grayscale"
     assert compose(["experiment=custom_cnn_rgb"]).model.net.name == "custom_cnn"
 
@@ -74,6 +75,9 @@ def test_defaults_follow_the_data_source(compose, tmp_path):
     # The Quickstart's schedule on the demo: one-cycle over 2 epochs, stepped per batch; the
     # seed's constant lr on real data.
     assert demo.trainer.max_epochs == 2 and demo.trainer.num_sanity_val_steps == 0
+    assert demo.trainer.check_val_every_n_epoch == 2  # validated once, at the end of the cycle
+    assert compose(["trainer.max_epochs=5"]).trainer.check_val_every_n_epoch == 5
+    assert real.trainer.check_val_every_n_epoch == 1
     assert demo.model.scheduler._target_ == "torch.optim.lr_scheduler.OneCycleLR"
     assert demo.model.scheduler_interval == "step"
     assert real.model.scheduler is None and real.model.scheduler_interval == "epoch"

@@ -39,6 +39,21 @@ def _plain(value: Any) -> Any:
     return dict(value) if isinstance(value, Mapping) else value
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile_options(compile: bool | str) -> dict[str, str]:
+    """``torch.compile`` keyword arguments for the ``compile`` setting (``True`` or a mode)."""
+    if compile is True or str(compile).lower() == "true":
+        return {}
+    if compile not in COMPILE_MODES:
+        raise DeepInsightError(
+            f"model.compile must be true, false or a mode ({', '.join(COMPILE_MODES)}), "
+            f"got {compile!r}"
+        )
+    return {"mode": str(compile)}
+
+
 class DeepfakeClassifier(L.LightningModule):
     """Binary real-vs-fake training with BCE on one logit; score = sigmoid(logit) = P(fake).
 
@@ -51,6 +66,9 @@ class DeepfakeClassifier(L.LightningModule):
             tensor cores and oneDNN); test runs in the default format, as ``predict`` does.
         compile: ``torch.compile`` the network for training and validation (opt-in: compiling
             costs a minute or more up front); test runs the eager network, as ``predict`` does.
+            ``True`` is torch's default mode; a mode name (``"reduce-overhead"``: CUDA graphs,
+            for launch-bound steps such as DenseNet121 at batch 32; ``"max-autotune"``, ...)
+            selects that mode. Checkpoints hold the eager network's weights either way.
         scheduler_interval: ``"epoch"`` or ``"step"``: how often the scheduler steps. A
             scheduler that takes ``total_steps`` (``OneCycleLR``) and was not given it gets the
             run's own (``trainer.estimated_stepping_batches``), so ``max_epochs`` and the batch
@@ -68,7 +86,7 @@ class DeepfakeClassifier(L.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         preprocessing: Mapping[str, Any] | None = None,
         channels_last: bool = False,
-        compile: bool = False,
+        compile: bool | str = False,
         scheduler_interval: str = "epoch",
         lr_scaling: Mapping[str, Any] | None = None,
     ) -> None:
@@ -79,7 +97,9 @@ class DeepfakeClassifier(L.LightningModule):
         self.channels_last = bool(channels_last)
         # Kept out of the module tree (a plain attribute), so the state dict and checkpoints
         # keep the eager network's keys; the compiled one shares its parameters.
-        self.__dict__["_compiled_net"] = torch.compile(self.net) if compile else None
+        self.__dict__["_compiled_net"] = (
+            torch.compile(self.net, **compile_options(compile)) if compile else None
+        )
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         if scheduler_interval not in ("epoch", "step"):

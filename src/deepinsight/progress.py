@@ -43,11 +43,21 @@ class EpochLines(Callback):
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._started = time.monotonic()
 
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._validated = False
+
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         # After validation, so val/auroc belongs to this epoch; skipped during the sanity check.
         if not self.enabled or trainer.sanity_checking or not trainer.is_global_zero:
             return
+        self._validated = True
         log.info(self.format_line(trainer))
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        # An epoch without validation (check_val_every_n_epoch > 1, as on the demo) still gets
+        # its line; Lightning validates before this hook, so a validated epoch has had it.
+        if self.enabled and trainer.is_global_zero and not getattr(self, "_validated", False):
+            log.info(self.format_line(trainer))
 
     def format_line(self, trainer: Any) -> str:
         metrics = trainer.callback_metrics

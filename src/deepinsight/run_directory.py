@@ -45,6 +45,7 @@ def write_test_outputs(
     analysis: Mapping[str, Any],
     seed: int,
     timings: Mapping[str, float] | None = None,
+    peak_gpu_memory_gib: float | None = None,
 ) -> dict[str, Any]:
     """Write the run directory from the model's gathered test outputs; return results.json.
 
@@ -97,6 +98,8 @@ def write_test_outputs(
         results["embedding_probe"] = found.embedding_probe
     if timings is not None:
         results["timings"] = {**timings, "outputs": round(time.perf_counter() - started, 2)}
+    if peak_gpu_memory_gib is not None:
+        results["peak_gpu_memory_gib"] = peak_gpu_memory_gib
     write_results(run_dir, results)
     try:
         reliability = Path(run_dir) / RELIABILITY_FILENAME

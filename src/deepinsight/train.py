@@ -80,7 +80,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             analysis=cfg.analysis,
             seed=cfg.seed,
             timings=clock.laps,
+            peak_gpu_memory_gib=peak_gpu_memory_gib(model),
         )
+
+
+def peak_gpu_memory_gib(model: Any) -> float | None:
+    """Most GPU memory the run's tensors held (this process's device), or None off CUDA."""
+    if model.device.type != "cuda":
+        return None
+    import torch
+
+    return round(torch.cuda.max_memory_allocated(model.device) / 2**30, 3)
 
 
 class PhaseClock:

@@ -207,10 +207,16 @@ class DeepfakeDataModule(L.LightningDataModule):
             sampler = UnrepeatedDistributedSampler(
                 dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
             )
+        # Training batches all of one size (the shuffled remainder is dropped, a different one
+        # each epoch): static shapes let torch.compile's CUDA graphs replay one captured step,
+        # and a last batch of a few images no longer gets a full step's weight. A split smaller
+        # than one batch keeps its only batch.
+        drop_last = shuffle and len(dataset) >= self.batch_size
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            drop_last=drop_last,
             sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,

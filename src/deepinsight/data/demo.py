@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from deepinsight.data.demo_archive import unpack_shipped
 from deepinsight.data.demo_images import JPEG_QUALITY_SPREAD, load_source_photo, render_image
 from deepinsight.data.layouts import KAGGLE_CSV_HEADER, KAGGLE_IMAGE_DIR, KAGGLE_LABELS, SPLITS
 from deepinsight.errors import DeepInsightError
@@ -289,9 +290,12 @@ def _normalise(params: dict[str, Any]) -> dict[str, Any]:
         raise DeepInsightError(f"bad demo dataset parameter: {err}") from None
 
 
-def ensure_demo_dataset(cache_dir: str | Path | None = None, **params: Any) -> Path:
+def ensure_demo_dataset(
+    cache_dir: str | Path | None = None, prebuilt: bool = True, **params: Any
+) -> Path:
     """Return the root of the demo dataset for ``params`` (DEMO_DEFAULTS filled in), building it
-    once if it is not cached yet.
+    once if it is not cached yet. The default parameters are unpacked from the archive the
+    package ships instead (``demo_archive``; ``prebuilt=False`` builds them here).
 
     The build goes to a temporary sibling folder that is renamed into place, so a half-written
     dataset is never seen and concurrent callers (a Hydra multirun) are safe: whoever loses the
@@ -308,10 +312,13 @@ def ensure_demo_dataset(cache_dir: str | Path | None = None, **params: Any) -> P
     if (final / MANIFEST_NAME).is_file():
         return final
     root_dir.mkdir(parents=True, exist_ok=True)
-    log.info("Building the demo dataset (one-off; up to about a minute) in %s", final)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=root_dir))
     try:
-        build_demo_dataset(staging, **params)
+        if prebuilt and unpack_shipped(staging, params, FORMAT_VERSION):
+            log.info("The demo dataset (shipped prebuilt) is in %s", final)
+        else:
+            log.info("Building the demo dataset (one-off; up to about a minute) in %s", final)
+            build_demo_dataset(staging, **params)
         try:
             staging.rename(final)
         except OSError:
