@@ -30,7 +30,8 @@ from typing import Any
 COMMAND = ["-m", "deepinsight.train", "model=densenet121", "data=grayscale"]
 # The Quickstart before issue 14: the seed's schedule on the demo, and the demo built here.
 BASELINE = ["trainer.max_epochs=7", "model.scheduler=null", "model.scheduler_interval=epoch",
-            "trainer.num_sanity_val_steps=2", "data.demo.prebuilt=false"]  # fmt: skip
+            "trainer.num_sanity_val_steps=2", "trainer.check_val_every_n_epoch=1",
+            "data.demo.prebuilt=false"]  # fmt: skip
 AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 

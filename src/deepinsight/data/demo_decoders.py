@@ -24,6 +24,7 @@ The build is deterministic for a seed: one torch thread, seeded initialisation a
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -217,9 +218,7 @@ def _deterministic() -> Iterator[None]:
 
 
 def _workers(tasks: int) -> int:
-    """One thread per decoder, even past the core count: with 3 decoders on 2 cores, 2 threads
-    left one core idle while the third decoder ran alone (each thread runs one torch thread)."""
-    return max(1, tasks)
+    return max(1, min(tasks, os.cpu_count() or 1))
 
 
 def train_fingerprints(
