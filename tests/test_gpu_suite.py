@@ -13,16 +13,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_gpu_suite_dry_run_writes_every_figure(tmp_path):
-    out = tmp_path / "suite.json"
+def run_dry_suite(out: Path, cache: Path) -> None:
     done = subprocess.run(
         [sys.executable, "benchmarks/gpu_suite.py", "--dry-run", "--models", "custom_cnn",
          "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "DEEPINSIGHT_CACHE": str(tmp_path / "cache")},
+        env={**os.environ, "DEEPINSIGHT_CACHE": str(cache)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_gpu_suite_dry_run_writes_every_figure(tmp_path):
+    out = tmp_path / "suite.json"
+    run_dry_suite(out, tmp_path / "cache")
     results = json.loads(out.read_text())
     steps = results["steps"]
     assert set(steps) == {"pytest_gpu", "loader", "inference", "data_wait_rgb",
@@ -55,13 +59,7 @@ def test_gpu_suite_dry_run_writes_every_figure(tmp_path):
     assert (tmp_path / profiled["trace"]).is_file()
 
     # A second call with the same --out keeps what the first measured and measures nothing.
-    again = subprocess.run(
-        [sys.executable, "benchmarks/gpu_suite.py", "--dry-run", "--models", "custom_cnn",
-         "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "DEEPINSIGHT_CACHE": str(tmp_path / "cache")},
-    )  # fmt: skip
-    assert again.returncode == 0, again.stderr[-3000:]
+    run_dry_suite(out, tmp_path / "cache")
     kept = json.loads(out.read_text())["steps"]
     assert set(kept) == set(steps)
     assert all(step.get("from_earlier_call") for step in kept.values())
