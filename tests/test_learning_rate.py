@@ -14,7 +14,7 @@ from deepinsight.errors import DeepInsightError
 from deepinsight.learning_rate import (
     LRScaling,
     bound_keywords,
-    innermost_target,
+    offers_unset,
     scale_learning_rates,
 )
 from deepinsight.lightning_module import DeepfakeClassifier
@@ -52,7 +52,10 @@ def test_scale_learning_rates_scales_lr_and_max_lr_only():
     adam = functools.partial(torch.optim.Adam, lr=1e-3, weight_decay=1e-4)
     scaled = scale_learning_rates(adam, 4.0)
     assert bound_keywords(scaled) == {"lr": pytest.approx(4e-3), "weight_decay": 1e-4}
-    assert innermost_target(scaled) is torch.optim.Adam
+    assert offers_unset(scaled, "fused") and not offers_unset(scaled, "weight_decay")
+    foreach = functools.partial(torch.optim.Adam, foreach=True)
+    assert not offers_unset(foreach, "fused", "foreach")  # a conflicting choice was made
+    assert not offers_unset(functools.partial(torch.optim.SGD, lr=0.1), "total_steps")
     cycle = functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=[1e-3, 2e-3])
     assert bound_keywords(scale_learning_rates(cycle, 2.0))["max_lr"] == pytest.approx([2e-3, 4e-3])
     assert scale_learning_rates(adam, 1.0) is adam

@@ -12,6 +12,7 @@ rule. The warm-up comes from the scheduler (``OneCycleLR``'s rising phase).
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -71,11 +72,18 @@ def bound_keywords(factory: Callable[..., Any]) -> dict[str, Any]:
     return keywords
 
 
-def innermost_target(factory: Callable[..., Any]) -> Callable[..., Any]:
-    """What a (possibly nested) ``functools.partial`` finally calls."""
+def offers_unset(factory: Callable[..., Any], name: str, *alternatives: str) -> bool:
+    """Whether what ``factory`` finally calls takes the keyword ``name`` and neither it nor any
+    of ``alternatives`` (keywords that would conflict with it) is bound yet."""
+    bound = bound_keywords(factory)
+    if name in bound or any(other in bound for other in alternatives):
+        return False
     while isinstance(factory, functools.partial):
         factory = factory.func
-    return factory
+    try:
+        return name in inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
 
 
 def scale_learning_rates(factory: Callable[..., Any], factor: float) -> Callable[..., Any]:

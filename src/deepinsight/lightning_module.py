@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,12 +15,7 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 from deepinsight.calibration import choose_temperature, scale_logits
 from deepinsight.checkpoint_info import DetectorSpec
 from deepinsight.errors import DeepInsightError
-from deepinsight.learning_rate import (
-    LRScaling,
-    bound_keywords,
-    innermost_target,
-    scale_learning_rates,
-)
+from deepinsight.learning_rate import LRScaling, offers_unset, scale_learning_rates
 from deepinsight.metrics import THRESHOLD_RULE, SplitMetrics, f1_maximising_threshold
 from deepinsight.models import create_model
 
@@ -293,33 +287,18 @@ class DeepfakeClassifier(L.LightningModule):
 
     def _run_length(self, factory: Callable[..., Any]) -> dict[str, int]:
         """``total_steps`` for a scheduler that needs it (OneCycleLR) and was not given it."""
-        chosen = bound_keywords(factory)
-        target = innermost_target(factory)
-        if "total_steps" in chosen or "epochs" in chosen:
+        if not offers_unset(factory, "total_steps", "epochs"):
             return {}
-        try:
-            wants = "total_steps" in inspect.signature(target).parameters
-        except (TypeError, ValueError):
-            return {}
-        if not wants:
-            return {}
-        steps = self.trainer.estimated_stepping_batches
         if self.scheduler_interval == "epoch":
-            steps = self.trainer.max_epochs
-        return {"total_steps": int(steps)}
+            return {"total_steps": int(self.trainer.max_epochs)}
+        return {"total_steps": int(self.trainer.estimated_stepping_batches)}
 
     def _fused_on_cuda(self, factory: Callable[..., Any]) -> dict[str, bool]:
         """``fused=True`` for an optimizer that offers it (Adam, AdamW, SGD), on CUDA only,
         unless the config chose: one kernel per step instead of one per parameter group."""
-        chosen = bound_keywords(factory)
-        target = innermost_target(factory)
-        if self.device.type != "cuda" or "fused" in chosen or "foreach" in chosen:
+        if self.device.type != "cuda" or not offers_unset(factory, "fused", "foreach"):
             return {}
-        try:
-            accepts = "fused" in inspect.signature(target).parameters
-        except (TypeError, ValueError):
-            return {}
-        return {"fused": True} if accepts else {}
+        return {"fused": True}
 
     # -- checkpoints carry what inference needs -----------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

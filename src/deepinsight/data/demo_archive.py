@@ -19,7 +19,6 @@ rewritten) is never used, and a test fails until it is rewritten with :func:`wri
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import tarfile
 from importlib import resources
@@ -77,15 +76,13 @@ def write_archive(dest: Path | None = None, cache_dir: Path | None = None) -> Pa
 
     dest = Path(dest) if dest is not None else Path(__file__).with_name(ARCHIVE_NAME)
     root = ensure_demo_dataset(cache_dir, prebuilt=False)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            info = tar.gettarinfo(str(path), arcname=path.relative_to(root).as_posix())
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            info.mode = 0o644
-            with open(path, "rb") as handle:
-                tar.addfile(info, handle)
     # No file name or time in the gzip header: the bytes depend on the files alone.
     with open(dest, "wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as packed:
-        packed.write(buffer.getvalue())
+        with tarfile.open(fileobj=packed, mode="w") as tar:
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                info = tar.gettarinfo(str(path), arcname=path.relative_to(root).as_posix())
+                info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+                info.mode = 0o644
+                with open(path, "rb") as handle:
+                    tar.addfile(info, handle)
     return dest
