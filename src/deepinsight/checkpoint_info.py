@@ -22,12 +22,15 @@ from typing import Any
 
 from deepinsight.errors import DeepInsightError
 
-FORMAT_VERSION = 1
+# Version 2 added the optional preprocessing mean/std (and bicubic resizing). A file that uses
+# neither is written as version 1, so older DeepInsight versions still read it; one that uses
+# them says "upgrade" there instead of being scored without its normalisation.
+FORMAT_VERSION = 2
 # The key under which a checkpoint holds the dict, beside Lightning's own keys.
 CHECKPOINT_KEY = "deepinsight"
 
 # The only preprocessing build_eval_transform implements; anything else would be scored wrongly.
-SUPPORTED_RESIZE = ("bilinear_antialias",)
+SUPPORTED_RESIZE = ("bilinear_antialias", "bicubic_antialias")
 SUPPORTED_SCALE = ("unit",)
 
 # A field's check: (stored value or the field's default, source) -> the value to keep.
@@ -65,7 +68,31 @@ def _check_preprocessing(pre: Any, source: str) -> dict[str, Any]:
             f"version of DeepInsight does not implement (it does resize={SUPPORTED_RESIZE}, "
             f"scale={SUPPORTED_SCALE}); upgrade deepinsight"
         )
-    return {**pre, "image_size": size, "channels": channels, "resize": resize, "scale": scale}
+    checked = {**pre, "image_size": size, "channels": channels, "resize": resize, "scale": scale}
+    if "mean" in pre or "std" in pre:
+        mean, std = pre.get("mean"), pre.get("std")
+        if not (_numbers(mean, channels) and _numbers(std, channels) and min(std) > 0):
+            raise _invalid(
+                source,
+                f"preprocessing mean {mean!r} / std {std!r} are not {channels} numbers each "
+                "(std > 0)",
+            )
+        checked["mean"], checked["std"] = [float(m) for m in mean], [float(v) for v in std]
+    return checked
+
+
+def _numbers(values: Any, n: int) -> bool:
+    return (
+        isinstance(values, (list, tuple))
+        and len(values) == n
+        and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+    )
+
+
+def minimal_version(preprocessing: Mapping[str, Any]) -> int:
+    """The oldest format that describes ``preprocessing``: 2 for mean/std or bicubic, else 1."""
+    uses_v2 = "mean" in preprocessing or preprocessing.get("resize") == "bicubic_antialias"
+    return 2 if uses_v2 else 1
 
 
 def _check_threshold(value: Any, source: str) -> float:
@@ -154,7 +181,8 @@ class DetectorSpec:
     def to_dict(self) -> dict[str, Any]:
         """The checkpoint's ``deepinsight`` dict: plain containers, so ``weights_only`` loads it."""
         values = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
-        return {"format_version": values.pop("format_version"), **values}
+        values.pop("format_version")
+        return {"format_version": minimal_version(self.preprocessing), **values}
 
     def to_onnx_metadata(self) -> dict[str, str]:
         """``metadata_props`` for an ONNX model: each key of :meth:`to_dict`, JSON-encoded."""

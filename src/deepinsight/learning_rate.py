@@ -102,3 +102,17 @@ def scale_learning_rates(factory: Callable[..., Any], factor: float) -> Callable
     # A partial over the given one, not a rebuilt one: Hydra's partials check their target
     # when called, and a new partial of the bare class would skip that.
     return functools.partial(factory, **scaled) if scaled else factory
+
+
+def per_group_peak(factory: Callable[..., Any], scales: list[float]) -> Callable[..., Any]:
+    """A scheduler partial whose scalar ``max_lr`` becomes one peak per parameter group.
+
+    OneCycleLR sets every group's rate from ``max_lr``; per-group rates (a head's own, layer-wise
+    decay) survive it only as a list, each group's peak times its ``lr_scale``.
+    """
+    if all(scale == 1.0 for scale in scales) or not isinstance(factory, functools.partial):
+        return factory
+    peak = bound_keywords(factory).get("max_lr")
+    if not isinstance(peak, (int, float)):
+        return factory
+    return functools.partial(factory, max_lr=[peak * scale for scale in scales])

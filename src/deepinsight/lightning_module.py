@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,9 +16,17 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 from deepinsight.calibration import choose_temperature, scale_logits
 from deepinsight.checkpoint_info import DetectorSpec
 from deepinsight.errors import DeepInsightError
-from deepinsight.learning_rate import LRScaling, offers_unset, scale_learning_rates
+from deepinsight.learning_rate import (
+    LRScaling,
+    bound_keywords,
+    offers_unset,
+    per_group_peak,
+    scale_learning_rates,
+)
 from deepinsight.metrics import THRESHOLD_RULE, SplitMetrics, f1_maximising_threshold
 from deepinsight.models import create_model
+
+log = logging.getLogger(__name__)
 
 # Beside the DetectorSpec: the validation ECE/Brier before and after the stored temperature.
 VAL_CALIBRATION_KEY = "deepinsight_val_calibration"
@@ -31,6 +40,22 @@ def _plain(value: Any) -> Any:
 
         return OmegaConf.to_container(value, resolve=True)
     return dict(value) if isinstance(value, Mapping) else value
+
+
+def with_normalization(net: nn.Module, preprocessing: dict[str, Any] | None) -> dict | None:
+    """``preprocessing`` with the input mean/std the network applies (docs/contracts.md).
+
+    Given ones (a checkpoint's, when Lightning rebuilds the module from it) win over the
+    network's default, so a run resumed or reloaded normalises exactly as it trained.
+    """
+    if preprocessing is None:
+        return None
+    preprocessing = dict(preprocessing)
+    if "mean" in preprocessing:
+        net.set_normalization(preprocessing["mean"], preprocessing["std"])
+    elif net.normalization is not None:
+        preprocessing["mean"], preprocessing["std"] = net.normalization
+    return preprocessing
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -71,6 +96,15 @@ class DeepfakeClassifier(L.LightningModule):
             configured learning rates (the optimizer's ``lr``, a scheduler's ``max_lr``) are for
             a global batch of N and are scaled by ``B/N`` (linear) or ``sqrt(B/N)`` for the
             run's global batch B (batch size x devices x gradient accumulation).
+        freeze_backbone: train the head only (a linear probe): the backbone gets no gradients
+            and stays in eval mode, so its BatchNorm statistics and dropout are frozen too.
+        unfreeze_backbone_at_epoch: with ``freeze_backbone``, fine-tune everything from this
+            epoch on (a warm-up of the new head on frozen features first); None = never.
+        head_lr: the head's learning rate, when it should differ from the optimizer's ``lr``
+            (a new head on pretrained features usually wants a larger one). Scaled like it.
+        layer_decay: layer-wise learning-rate decay for a timm backbone (timm's
+            ``param_groups_layer_decay``): each layer's rate is ``lr * layer_decay**depth``
+            counted from the top, so early, generic layers move least. None = off.
     """
 
     def __init__(
@@ -83,11 +117,37 @@ class DeepfakeClassifier(L.LightningModule):
         compile: bool | str = False,
         scheduler_interval: str = "epoch",
         lr_scaling: Mapping[str, Any] | None = None,
+        freeze_backbone: bool = False,
+        unfreeze_backbone_at_epoch: int | None = None,
+        head_lr: float | None = None,
+        layer_decay: float | None = None,
     ) -> None:
         super().__init__()
         spec = _plain(net)
-        self.save_hyperparameters({"net": spec, "preprocessing": _plain(preprocessing)})
         self.net = create_model(**spec)
+        preprocessing = with_normalization(self.net, _plain(preprocessing))
+        self.save_hyperparameters({"net": spec, "preprocessing": preprocessing})
+        self.freeze_backbone = bool(freeze_backbone)
+        if unfreeze_backbone_at_epoch is not None and not self.freeze_backbone:
+            raise DeepInsightError(
+                "model.unfreeze_backbone_at_epoch needs model.freeze_backbone=true (it ends a "
+                "frozen warm-up)"
+            )
+        self.unfreeze_backbone_at_epoch = unfreeze_backbone_at_epoch
+        if head_lr is not None and head_lr <= 0 or layer_decay is not None and not 0 < layer_decay <= 1:
+            raise DeepInsightError(
+                f"model.head_lr must be > 0 and model.layer_decay in (0, 1], got {head_lr!r} "
+                f"and {layer_decay!r}"
+            )
+        self.head_lr = head_lr
+        self.layer_decay = layer_decay
+        if self.freeze_backbone:
+            self.net.backbone.requires_grad_(False)
+            if not (spec.get("pretrained") or spec.get("pretrained_file")):
+                log.warning(
+                    "model.freeze_backbone=true on a backbone without pretrained weights: the "
+                    "head will learn from random features"
+                )
         self.channels_last = bool(channels_last)
         # Kept out of the module tree (a plain attribute), so the state dict and checkpoints
         # keep the eager network's keys; the compiled one shares its parameters.
@@ -131,6 +191,34 @@ class DeepfakeClassifier(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.channels_last:
             self._set_memory_format(True)
+        if self.unfreeze_backbone_at_epoch is not None and self.trainer.world_size > 1:
+            # DDP builds its gradient buckets once, from the parameters that need grads then.
+            raise DeepInsightError(
+                "model.unfreeze_backbone_at_epoch works on one device only; on several, train "
+                "the frozen probe first and fine-tune from its checkpoint"
+            )
+
+    # -- a frozen backbone (linear probe, or the warm-up before fine-tuning) -------------
+    def backbone_frozen(self) -> bool:
+        if not self.freeze_backbone:
+            return False
+        unfreeze = self.unfreeze_backbone_at_epoch
+        return unfreeze is None or self.current_epoch < unfreeze
+
+    def train(self, mode: bool = True):
+        # Lightning switches the whole module to train mode around every epoch; a frozen
+        # backbone goes back to eval, so BatchNorm keeps its pretrained statistics.
+        super().train(mode)
+        if mode and self.backbone_frozen():
+            self.net.backbone.eval()
+        return self
+
+    def on_train_epoch_start(self) -> None:
+        if self.freeze_backbone and not self.backbone_frozen():
+            if not next(self.net.backbone.parameters()).requires_grad:
+                log.info("epoch %d: unfreezing the backbone", self.current_epoch)
+            self.net.backbone.requires_grad_(True)
+            self.net.backbone.train()
 
     def on_test_start(self) -> None:
         # Test scores must equal predict's, which runs the network in the default format.
@@ -266,15 +354,46 @@ class DeepfakeClassifier(L.LightningModule):
         factory = self.optimizer_factory or functools.partial(torch.optim.Adam, lr=1e-3)
         factor = self.lr_scaling.factor(self.global_batch_size())
         factory = scale_learning_rates(factory, factor)
-        optimizer = factory(params=self.parameters(), **self._fused_on_cuda(factory))
+        groups = self._parameter_groups(factory)
+        optimizer = factory(params=groups or self.parameters(), **self._fused_on_cuda(factory))
+        scales = [group.get("lr_scale", 1.0) for group in optimizer.param_groups]
+        if groups:
+            base = optimizer.defaults["lr"]
+            if self.head_lr is not None:  # the head's group is last; its rate is absolute
+                scales[-1] = self.head_lr * factor / base
+                optimizer.param_groups[-1]["lr_scale"] = scales[-1]
+            for group, scale in zip(optimizer.param_groups, scales):
+                group["lr"] = base * scale
         if self.scheduler_factory is None:
             return optimizer
         scheduler_factory = scale_learning_rates(self.scheduler_factory, factor)
+        scheduler_factory = per_group_peak(scheduler_factory, scales)
         scheduler = scheduler_factory(optimizer=optimizer, **self._run_length(scheduler_factory))
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
         }
+
+    def _parameter_groups(self, factory: Callable[..., Any]) -> list[dict[str, Any]] | None:
+        """Backbone groups (layer-wise decay) then the head's; None = one group, as the seed."""
+        if self.head_lr is None and self.layer_decay is None:
+            return None
+        head = list(self.net.head.parameters())
+        if self.layer_decay is None:
+            backbone = [{"params": list(self.net.backbone.parameters()), "lr_scale": 1.0}]
+        else:
+            from timm.optim import param_groups_layer_decay
+
+            if not hasattr(self.net.backbone, "group_matcher"):
+                raise DeepInsightError(
+                    "model.layer_decay needs a timm backbone (one that names its layers); "
+                    f"{type(self.net.backbone).__name__} does not"
+                )
+            decay = bound_keywords(factory).get("weight_decay", 0.0)
+            backbone = param_groups_layer_decay(
+                self.net.backbone, weight_decay=decay, layer_decay=self.layer_decay
+            )
+        return [*backbone, {"params": head, "lr_scale": 1.0}]
 
     def global_batch_size(self) -> int | None:
         """Images per optimizer step over all devices (None when no datamodule tells)."""

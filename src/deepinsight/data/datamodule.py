@@ -64,6 +64,7 @@ class DeepfakeDataModule(L.LightningDataModule):
         demo: Mapping[str, Any] | None = None,
         decoded_cache: bool = True,
         prefetch_factor: int | None = None,
+        resize: str = "bilinear_antialias",
     ) -> None:
         super().__init__()
         self.variant = variant
@@ -81,7 +82,8 @@ class DeepfakeDataModule(L.LightningDataModule):
         # Unset (None) demo keys fall back to the calibrated DEMO_DEFAULTS.
         self.demo = {k: v for k, v in dict(demo or {}).items() if v is not None}
         # Fails fast on an unknown variant, before any data is touched.
-        self.preprocessing = make_preprocessing(variant, self.image_size)
+        self.resize = resize
+        self.preprocessing = make_preprocessing(variant, self.image_size, resize)
         self._to_float = v2.ToDtype(torch.float32, scale=True)
         self.decoded_cache = decoded_cache
         self.prefetch_factor = prefetch_factor
@@ -125,7 +127,9 @@ class DeepfakeDataModule(L.LightningDataModule):
     def _open_cache(self, samples: list, index: FileIndex) -> DecodedCache | None:
         if not self.decoded_cache or not samples:
             return None
-        decode = cached_pipeline(build_transforms(self.variant, self.image_size, False)).decode
+        decode = cached_pipeline(
+            build_transforms(self.variant, self.image_size, False, resize=self.resize)
+        ).decode
         return DecodedCache(
             samples, decode, self.image_size, default_cache_dir(), self.max_pixels, index
         )
@@ -174,6 +178,7 @@ class DeepfakeDataModule(L.LightningDataModule):
             train=train,
             augmentation=self.augmentation,
             blur_jpeg=self.blur_jpeg,
+            resize=self.resize,
         )
         samples = self.splits.splits[split]
         if split not in self.decoded:

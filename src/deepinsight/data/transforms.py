@@ -43,12 +43,30 @@ def channels_for(variant: str) -> int:
     return 1 if parse_variant(variant)[0] == "grayscale" else 3
 
 
-def make_preprocessing(variant: str, image_size: int) -> dict[str, Any]:
+# How images are resized to image_size. Bilinear is the seed's; bicubic is what CLIP and many
+# timm weights were trained with (their pretrained_cfg's "interpolation").
+RESIZE_MODES = {
+    "bilinear_antialias": v2.InterpolationMode.BILINEAR,
+    "bicubic_antialias": v2.InterpolationMode.BICUBIC,
+}
+
+
+def check_resize(resize: str) -> str:
+    if resize not in RESIZE_MODES:
+        raise DeepInsightError(
+            f"unknown resize {resize!r}; choose one of: {', '.join(RESIZE_MODES)}"
+        )
+    return resize
+
+
+def make_preprocessing(
+    variant: str, image_size: int, resize: str = "bilinear_antialias"
+) -> dict[str, Any]:
     """The evaluation preprocessing as plain data (safe to store in a checkpoint)."""
     return {
         "image_size": int(image_size),
         "channels": channels_for(variant),
-        "resize": "bilinear_antialias",
+        "resize": check_resize(resize),
         # The seed rescales pixels to [0, 1] and does no mean/std normalisation.
         "scale": "unit",
     }
@@ -59,7 +77,11 @@ def build_eval_transform(preprocessing: Mapping[str, Any]) -> v2.Compose:
     size = int(preprocessing["image_size"])
     steps: list[v2.Transform] = [
         v2.PILToTensor(),
-        v2.Resize((size, size), interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
+        v2.Resize(
+            (size, size),
+            interpolation=RESIZE_MODES[preprocessing.get("resize", "bilinear_antialias")],
+            antialias=True,
+        ),
     ]
     if int(preprocessing["channels"]) == 1:
         steps.append(v2.Grayscale(num_output_channels=1))
@@ -117,6 +139,7 @@ def build_transforms(
     train: bool,
     augmentation: Mapping[str, Any] | None = None,
     blur_jpeg: Mapping[str, Any] | None = None,
+    resize: str = "bilinear_antialias",
 ) -> v2.Compose:
     """The full pipeline for one split. Augmentation applies to the training split only.
 
@@ -126,7 +149,7 @@ def build_transforms(
     the training size (at 256 -> 224 px, sigma 3 there is 3.4 source pixels).
     """
     base, modifiers = parse_variant(variant)
-    eval_transform = build_eval_transform(make_preprocessing(variant, image_size))
+    eval_transform = build_eval_transform(make_preprocessing(variant, image_size, resize))
     if not train:
         return eval_transform
     augment: list[v2.Transform] = []

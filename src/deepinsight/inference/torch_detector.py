@@ -95,15 +95,16 @@ def safe_torch_load(path: Path) -> Any:
 def build_network(spec: DetectorSpec) -> DeepfakeNet:
     """An untrained network with the checkpoint's architecture (weights are loaded after)."""
     kwargs = dict(spec.model_kwargs)
+    # The trained weights replace the pretrained ones anyway; asking for them could mean a
+    # download, and the training machine's weights file need not exist here.
     if "pretrained" in kwargs:
-        # The trained weights replace these anyway; asking for them could mean a download.
         kwargs["pretrained"] = False
-    try:
-        return create_model(spec.model_name, in_chans=spec.in_chans, **kwargs)
-    except TypeError as err:
-        raise DeepInsightError(
-            f"cannot rebuild model '{spec.model_name}' with kwargs {kwargs}: {err}"
-        ) from None
+    kwargs.pop("pretrained_file", None)
+    net = create_model(spec.model_name, in_chans=spec.in_chans, **kwargs)
+    # Exactly the normalisation it trained with; none for files written before it existed.
+    pre = spec.preprocessing
+    net.set_normalization(pre.get("mean"), pre.get("std"))
+    return net
 
 
 def resolve_device(device: str) -> str:

@@ -1,7 +1,7 @@
-"""Feature extractors borrowed from torchvision and timm, trimmed to the DeepfakeNet contract.
+"""The seed's DenseNet121 trunk from torchvision, trimmed to the DeepfakeNet contract.
 
-Nothing here downloads: torchvision gets ``weights=None`` and timm ``pretrained=False`` unless
-the caller asks otherwise (and then the weights must already be in the local cache).
+Nothing here downloads: torchvision gets ``weights=None`` (the seed trains from scratch). timm
+backbones live in :mod:`deepinsight.models.timm_models`.
 """
 
 from __future__ import annotations
@@ -35,13 +35,3 @@ class DenseNetFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.features(x))
         return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
-
-
-def timm_features(variant: str, in_chans: int, pretrained: bool = False, **kwargs) -> nn.Module:
-    """A timm model with its classifier removed (``num_classes=0`` returns pooled features)."""
-    import timm  # imported lazily: timm is only needed for the EfficientNet family
-
-    net = timm.create_model(
-        variant, pretrained=pretrained, in_chans=in_chans, num_classes=0, **kwargs
-    )
-    return net

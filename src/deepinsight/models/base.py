@@ -2,27 +2,87 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 
-class DeepfakeNet(nn.Module):
-    """A feature extractor followed by a single-logit linear head.
+class InputNormalization(nn.Module):
+    """``(x - mean) / std`` per channel, the first step of a network that was pretrained on it.
 
-    ``forward`` maps ``(N, in_chans, H, W)`` to ``(N,)`` logits; ``sigmoid(logit)`` is P(fake).
-    ``forward_features`` exposes the pooled features the head sees, which the analysis code
-    (PCA plots, linear probes) and Grad-CAM rely on.
+    The buffers are not persistent: the values live in the checkpoint's ``preprocessing``
+    (docs/contracts.md), so state dicts stay the same with or without normalisation and
+    checkpoints written before it existed load unchanged (as the identity).
     """
 
-    def __init__(self, backbone: nn.Module, num_features: int, in_chans: int) -> None:
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        if len(mean) != len(std) or any(s <= 0 for s in std):
+            raise ValueError(f"bad normalisation mean={list(mean)} std={list(std)}")
+        # The given numbers, for the checkpoint: the float32 buffers would round 0.485 to
+        # 0.48500001430511475.
+        self.values = ([float(m) for m in mean], [float(s) for s in std])
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def as_lists(self) -> tuple[list[float], list[float]]:
+        return list(self.values[0]), list(self.values[1])
+
+
+class DeepfakeNet(nn.Module):
+    """Optional input normalisation, a feature extractor, then a single-logit linear head.
+
+    ``forward`` maps ``(N, in_chans, H, W)`` images in [0, 1] to ``(N,)`` logits;
+    ``sigmoid(logit)`` is P(fake). ``forward_features`` exposes the pooled features the head
+    sees, which the analysis code (PCA plots, linear probes) and Grad-CAM rely on.
+
+    A pretrained backbone expects its own mean/std. The network applies it itself (so every
+    runtime, the ONNX graph included, gets it for free, and perturbations such as JPEG still
+    act on [0, 1] pixels); ``default_normalization`` is what the builder recommends.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_features: int,
+        in_chans: int,
+        default_normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.num_features = num_features
         self.in_chans = in_chans
         self.head = nn.Linear(num_features, 1)
+        self.default_normalization = default_normalization
+        self.input_norm: InputNormalization | None = None
+        if default_normalization is not None:
+            self.set_normalization(*default_normalization)
+
+    def set_normalization(
+        self, mean: Sequence[float] | None, std: Sequence[float] | None
+    ) -> None:
+        """Normalise inputs with ``mean``/``std`` (one value per channel); None = none."""
+        if mean is None or std is None:
+            self.input_norm = None
+            return
+        if len(mean) != self.in_chans:
+            raise ValueError(f"normalisation has {len(mean)} channels, the model {self.in_chans}")
+        device = self.head.weight.device
+        self.input_norm = InputNormalization(mean, std).to(device)
+
+    @property
+    def normalization(self) -> tuple[list[float], list[float]] | None:
+        """The (mean, std) the network applies to its input, or None."""
+        return self.input_norm.as_lists() if self.input_norm is not None else None
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features of shape (N, num_features)."""
+        if self.input_norm is not None:
+            x = self.input_norm(x)
         return self.backbone(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
