@@ -34,11 +34,27 @@ def test_what_training_writes_inference_reads_back():
 
     assert spec.model == {"name": "custom_cnn", "in_chans": 1, "kwargs": {"widths": [8, 16]}}
     assert (spec.preprocessing, spec.threshold) == (PREPROCESSING, 0.3)
-    assert (spec.threshold_rule, spec.format_version) == ("max_f1_valid", FORMAT_VERSION)
+    # Without mean/std the file is written as version 1, which older DeepInsight versions read.
+    assert (spec.threshold_rule, spec.format_version) == ("max_f1_valid", 1)
     assert spec.to_dict() == checkpoint[CHECKPOINT_KEY]
     resumed = DeepfakeClassifier({"name": "custom_cnn", "in_chans": 1, "widths": [8, 16]})
     resumed.on_load_checkpoint(checkpoint)
     assert resumed.decision_threshold == 0.3
+
+
+def test_normalisation_is_checked_and_written_as_version_2():
+    normalised = {**PREPROCESSING, "mean": [0.5], "std": [0.25]}
+    spec = DetectorSpec.for_network(NET, normalised, 0.5, None)
+    meta = spec.to_dict()
+    assert meta["format_version"] == 2 == FORMAT_VERSION
+    assert DetectorSpec.from_dict(meta, "m.ckpt").preprocessing["mean"] == [0.5]
+    for bad in (
+        {"mean": [0.5, 0.5], "std": [0.25]},
+        {"mean": [0.5], "std": [0.0]},
+        {"mean": [0.5]},
+    ):
+        with pytest.raises(DeepInsightError, match="mean"):
+            DetectorSpec.from_dict({**meta, "preprocessing": {**PREPROCESSING, **bad}}, "m.ckpt")
 
 
 def test_onnx_metadata_round_trips_to_the_same_spec():

@@ -176,6 +176,7 @@ class DetectorSpec:
             threshold=float(threshold),
             threshold_rule=threshold_rule,
             temperature=float(temperature),
+            format_version=minimal_version(preprocessing or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -134,7 +134,12 @@ class DeepfakeClassifier(L.LightningModule):
                 "frozen warm-up)"
             )
         self.unfreeze_backbone_at_epoch = unfreeze_backbone_at_epoch
-        if head_lr is not None and head_lr <= 0 or layer_decay is not None and not 0 < layer_decay <= 1:
+        if (
+            head_lr is not None
+            and head_lr <= 0
+            or layer_decay is not None
+            and not 0 < layer_decay <= 1
+        ):
             raise DeepInsightError(
                 f"model.head_lr must be > 0 and model.layer_decay in (0, 1], got {head_lr!r} "
                 f"and {layer_decay!r}"
@@ -206,19 +211,25 @@ class DeepfakeClassifier(L.LightningModule):
         return unfreeze is None or self.current_epoch < unfreeze
 
     def train(self, mode: bool = True):
-        # Lightning switches the whole module to train mode around every epoch; a frozen
-        # backbone goes back to eval, so BatchNorm keeps its pretrained statistics.
+        # A frozen backbone stays in eval mode whatever switches the module to training, so
+        # BatchNorm keeps its pretrained statistics and dropout stays off.
         super().train(mode)
         if mode and self.backbone_frozen():
             self.net.backbone.eval()
         return self
 
     def on_train_epoch_start(self) -> None:
-        if self.freeze_backbone and not self.backbone_frozen():
-            if not next(self.net.backbone.parameters()).requires_grad:
-                log.info("epoch %d: unfreezing the backbone", self.current_epoch)
-            self.net.backbone.requires_grad_(True)
-            self.net.backbone.train()
+        # Lightning does not call train() at the start of fitting (the module keeps the mode it
+        # was built in, and validation restores each submodule's), so the mode is set here.
+        if not self.freeze_backbone:
+            return
+        if self.backbone_frozen():
+            self.net.backbone.eval()
+            return
+        if not next(self.net.backbone.parameters()).requires_grad:
+            log.info("epoch %d: unfreezing the backbone", self.current_epoch)
+        self.net.backbone.requires_grad_(True)
+        self.net.backbone.train()
 
     def on_test_start(self) -> None:
         # Test scores must equal predict's, which runs the network in the default format.

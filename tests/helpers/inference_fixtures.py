@@ -32,6 +32,7 @@ def make_checkpoint(
     image_size: int = IMAGE_SIZE,
     threshold: float = 0.5,
     seed: int = 0,
+    preprocessing: dict | None = None,
     **kwargs,
 ) -> Path:
     """Save an untrained ``model`` as a DeepInsight checkpoint; returns ``path``.
@@ -40,7 +41,9 @@ def make_checkpoint(
     of all sitting at one value: comparisons between runtimes and thresholds then mean something.
     """
     torch.manual_seed(seed)
+    extra = dict(preprocessing or {})  # e.g. {"mean": [...], "std": [...]}
     net = create_model(model, in_chans=channels, **kwargs).eval()
+    net.set_normalization(extra.get("mean"), extra.get("std"))
     with torch.no_grad():
         features = net.forward_features(calibration_images(channels, image_size))
         direction = torch.randn(net.num_features)
@@ -51,13 +54,14 @@ def make_checkpoint(
     checkpoint = {
         "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
         "deepinsight": {
-            "format_version": 1,
+            "format_version": 2 if extra else 1,
             "model": {"name": model, "in_chans": channels, "kwargs": kwargs},
             "preprocessing": {
                 "image_size": image_size,
                 "channels": channels,
                 "resize": "bilinear_antialias",
                 "scale": "unit",
+                **extra,
             },
             "threshold": threshold,
             "threshold_rule": "max_f1_valid",

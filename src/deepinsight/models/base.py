@@ -62,9 +62,7 @@ class DeepfakeNet(nn.Module):
         if default_normalization is not None:
             self.set_normalization(*default_normalization)
 
-    def set_normalization(
-        self, mean: Sequence[float] | None, std: Sequence[float] | None
-    ) -> None:
+    def set_normalization(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
         """Normalise inputs with ``mean``/``std`` (one value per channel); None = none."""
         if mean is None or std is None:
             self.input_norm = None

@@ -103,6 +103,12 @@ def create_with_weights(name: str, base: dict[str, Any], path: Path) -> nn.Modul
             name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **base
         )
     except Exception as err:  # safetensors, pickle, zip and shape errors each have their type
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        if lines and lines[0].startswith("Error(s) in loading state_dict") and len(lines) > 1:
+            # torch's first line only says that it failed; the next one says what.
+            raise DeepInsightError(
+                f"pretrained_file {path} does not fit {name}: {first_line(lines[1], limit=200)}"
+            ) from None
         raise DeepInsightError(
             f"pretrained_file {path} cannot be loaded into {name} ({first_line(err, limit=200)})"
         ) from None
