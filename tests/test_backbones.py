@@ -177,6 +177,32 @@ def test_unfreezing_after_a_warm_up_trains_the_backbone(weights_file):
     assert any(k.endswith("running_mean") for k in changed)
 
 
+def test_cached_features_train_the_same_head_and_run_the_backbone_once(weights_file):
+    path, _ = weights_file
+    heads, calls = {}, {}
+    for cache in (False, True):
+        torch.manual_seed(0)
+        module = DeepfakeClassifier(
+            net={"name": TINY_CNN, "in_chans": 3, "pretrained_file": str(path)},
+            freeze_backbone=True,
+            cache_features=cache,
+        )
+        calls[cache] = 0
+
+        def count(*_, cache=cache):
+            calls[cache] += 1
+
+        module.net.backbone.register_forward_hook(count)
+        _fit(module, epochs=3)
+        heads[cache] = module.net.head.weight.detach().clone()
+    batches = len(_loader())
+    assert calls[False] == 3 * batches and calls[True] == batches
+    assert module.feature_cache.filled("train") == 16
+    assert torch.allclose(heads[True], heads[False], atol=1e-5)
+    with pytest.raises(DeepInsightError, match="frozen for the whole run"):
+        DeepfakeClassifier(net={"name": TINY_CNN}, cache_features=True)
+
+
 def test_unfreezing_needs_a_frozen_backbone():
     with pytest.raises(DeepInsightError, match="freeze_backbone"):
         DeepfakeClassifier(net={"name": TINY_CNN}, unfreeze_backbone_at_epoch=1)

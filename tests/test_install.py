@@ -125,7 +125,9 @@ def test_console_scripts_run_from_another_directory(wheel_env, clean_env, tiny_d
 
     train_help = _run([scripts / "deepinsight-train", "--help"], cwd, clean_env)
     assert train_help.returncode == 0, train_help.stderr[-3000:]
-    assert "model: custom_cnn, densenet121, efficientnet" in train_help.stdout
+    assert "model: _training, clip_probe, custom_cnn, densenet121, efficientnet, timm" in (
+        train_help.stdout
+    )
 
     predict_help = _run([scripts / "deepinsight-predict", "--help"], cwd, clean_env)
     assert predict_help.returncode == 0, predict_help.stderr[-3000:]

@@ -16,6 +16,8 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 from deepinsight.calibration import choose_temperature, scale_logits
 from deepinsight.checkpoint_info import DetectorSpec
 from deepinsight.errors import DeepInsightError
+from deepinsight.feature_cache import FeatureCache
+from deepinsight.fine_tuning import FineTuning
 from deepinsight.learning_rate import (
     LRScaling,
     bound_keywords,
@@ -58,6 +60,24 @@ def with_normalization(net: nn.Module, preprocessing: dict[str, Any] | None) -> 
     return preprocessing
 
 
+def _advise_input(net: nn.Module, name: str, preprocessing: Mapping[str, Any]) -> None:
+    """Say when the data's size or resizing differs from what pretrained weights were made for."""
+    from deepinsight.models.timm_models import pretrained_input
+
+    try:
+        made_for = pretrained_input(net.backbone)
+    except Exception:  # a backbone without timm's config: nothing to compare with
+        return
+    resize = f"{made_for['interpolation']}_antialias"
+    if (made_for["image_size"], resize) != (preprocessing["image_size"], preprocessing["resize"]):
+        log.info(
+            "%s's weights were trained on %d px images resized %s; this run feeds %d px %s "
+            "(data.image_size, data.resize)",
+            name, made_for["image_size"], made_for["interpolation"],
+            preprocessing["image_size"], preprocessing["resize"],
+        )  # fmt: skip
+
+
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -98,6 +118,9 @@ class DeepfakeClassifier(L.LightningModule):
             run's global batch B (batch size x devices x gradient accumulation).
         freeze_backbone: train the head only (a linear probe): the backbone gets no gradients
             and stays in eval mode, so its BatchNorm statistics and dropout are frozen too.
+        cache_features: with a backbone frozen for the whole run, compute each training and
+            validation image's features once and reuse them every later epoch (only the head
+            runs then). Needs un-augmented training images. Test features are computed afresh.
         unfreeze_backbone_at_epoch: with ``freeze_backbone``, fine-tune everything from this
             epoch on (a warm-up of the new head on frozen features first); None = never.
         head_lr: the head's learning rate, when it should differ from the optimizer's ``lr``
@@ -121,32 +144,21 @@ class DeepfakeClassifier(L.LightningModule):
         unfreeze_backbone_at_epoch: int | None = None,
         head_lr: float | None = None,
         layer_decay: float | None = None,
+        cache_features: bool = False,
     ) -> None:
         super().__init__()
         spec = _plain(net)
         self.net = create_model(**spec)
         preprocessing = with_normalization(self.net, _plain(preprocessing))
+        if preprocessing and (spec.get("pretrained") or spec.get("pretrained_file")):
+            _advise_input(self.net, spec["name"], preprocessing)
         self.save_hyperparameters({"net": spec, "preprocessing": preprocessing})
-        self.freeze_backbone = bool(freeze_backbone)
-        if unfreeze_backbone_at_epoch is not None and not self.freeze_backbone:
-            raise DeepInsightError(
-                "model.unfreeze_backbone_at_epoch needs model.freeze_backbone=true (it ends a "
-                "frozen warm-up)"
-            )
-        self.unfreeze_backbone_at_epoch = unfreeze_backbone_at_epoch
-        if (
-            head_lr is not None
-            and head_lr <= 0
-            or layer_decay is not None
-            and not 0 < layer_decay <= 1
-        ):
-            raise DeepInsightError(
-                f"model.head_lr must be > 0 and model.layer_decay in (0, 1], got {head_lr!r} "
-                f"and {layer_decay!r}"
-            )
-        self.head_lr = head_lr
-        self.layer_decay = layer_decay
-        if self.freeze_backbone:
+        self.fine_tuning = FineTuning(
+            bool(freeze_backbone), unfreeze_backbone_at_epoch, head_lr, layer_decay,
+            bool(cache_features),
+        )  # fmt: skip
+        self.feature_cache = FeatureCache() if cache_features else None
+        if freeze_backbone:
             self.net.backbone.requires_grad_(False)
             if not (spec.get("pretrained") or spec.get("pretrained_file")):
                 log.warning(
@@ -196,7 +208,14 @@ class DeepfakeClassifier(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.channels_last:
             self._set_memory_format(True)
-        if self.unfreeze_backbone_at_epoch is not None and self.trainer.world_size > 1:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.feature_cache is not None and getattr(datamodule, "augments_training", False):
+            raise DeepInsightError(
+                f"model.cache_features=true would freeze data.variant={datamodule.variant}'s "
+                "random augmentation into the first epoch's features; use a variant without "
+                "augmentation, or cache_features=false"
+            )
+        if self.fine_tuning.unfreeze_backbone_at_epoch is not None and self.trainer.world_size > 1:
             # DDP builds its gradient buckets once, from the parameters that need grads then.
             raise DeepInsightError(
                 "model.unfreeze_backbone_at_epoch works on one device only; on several, train "
@@ -205,10 +224,7 @@ class DeepfakeClassifier(L.LightningModule):
 
     # -- a frozen backbone (linear probe, or the warm-up before fine-tuning) -------------
     def backbone_frozen(self) -> bool:
-        if not self.freeze_backbone:
-            return False
-        unfreeze = self.unfreeze_backbone_at_epoch
-        return unfreeze is None or self.current_epoch < unfreeze
+        return self.fine_tuning.frozen_at(self.current_epoch)
 
     def train(self, mode: bool = True):
         # A frozen backbone stays in eval mode whatever switches the module to training, so
@@ -221,7 +237,7 @@ class DeepfakeClassifier(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         # Lightning does not call train() at the start of fitting (the module keeps the mode it
         # was built in, and validation restores each submodule's), so the mode is set here.
-        if not self.freeze_backbone:
+        if not self.fine_tuning.freeze_backbone:
             return
         if self.backbone_frozen():
             self.net.backbone.eval()
@@ -242,7 +258,17 @@ class DeepfakeClassifier(L.LightningModule):
 
     def _shared_step(self, batch, metrics: SplitMetrics, split: str):
         images, targets, indices = batch
-        return self._score_logits(self(images), targets, indices, metrics, split)
+        if self.feature_cache is None:
+            logits = self(images)
+        else:
+            features = self.feature_cache.features(split, indices, images, self._frozen_features)
+            logits = self.net.head(features).squeeze(-1)
+        return self._score_logits(logits, targets, indices, metrics, split)
+
+    def _frozen_features(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.net.forward_features(images)
 
     def _score_logits(self, logits, targets, indices, metrics: SplitMetrics, split: str):
         logits = logits.float()
@@ -365,13 +391,15 @@ class DeepfakeClassifier(L.LightningModule):
         factory = self.optimizer_factory or functools.partial(torch.optim.Adam, lr=1e-3)
         factor = self.lr_scaling.factor(self.global_batch_size())
         factory = scale_learning_rates(factory, factor)
-        groups = self._parameter_groups(factory)
+        decay = bound_keywords(factory).get("weight_decay", 0.0)
+        groups = self.fine_tuning.parameter_groups(self.net, decay)
         optimizer = factory(params=groups or self.parameters(), **self._fused_on_cuda(factory))
         scales = [group.get("lr_scale", 1.0) for group in optimizer.param_groups]
         if groups:
             base = optimizer.defaults["lr"]
-            if self.head_lr is not None:  # the head's group is last; its rate is absolute
-                scales[-1] = self.head_lr * factor / base
+            head_lr = self.fine_tuning.head_lr
+            if head_lr is not None:  # the head's group is last; its rate is absolute
+                scales[-1] = head_lr * factor / base
                 optimizer.param_groups[-1]["lr_scale"] = scales[-1]
             for group, scale in zip(optimizer.param_groups, scales):
                 group["lr"] = base * scale
@@ -384,27 +412,6 @@ class DeepfakeClassifier(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
         }
-
-    def _parameter_groups(self, factory: Callable[..., Any]) -> list[dict[str, Any]] | None:
-        """Backbone groups (layer-wise decay) then the head's; None = one group, as the seed."""
-        if self.head_lr is None and self.layer_decay is None:
-            return None
-        head = list(self.net.head.parameters())
-        if self.layer_decay is None:
-            backbone = [{"params": list(self.net.backbone.parameters()), "lr_scale": 1.0}]
-        else:
-            from timm.optim import param_groups_layer_decay
-
-            if not hasattr(self.net.backbone, "group_matcher"):
-                raise DeepInsightError(
-                    "model.layer_decay needs a timm backbone (one that names its layers); "
-                    f"{type(self.net.backbone).__name__} does not"
-                )
-            decay = bound_keywords(factory).get("weight_decay", 0.0)
-            backbone = param_groups_layer_decay(
-                self.net.backbone, weight_decay=decay, layer_decay=self.layer_decay
-            )
-        return [*backbone, {"params": head, "lr_scale": 1.0}]
 
     def global_batch_size(self) -> int | None:
         """Images per optimizer step over all devices (None when no datamodule tells)."""

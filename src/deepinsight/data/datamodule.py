@@ -25,7 +25,7 @@ from deepinsight.data.decoded_cache import (
 from deepinsight.data.demo import default_cache_dir, ensure_demo_dataset, is_demo_root
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS
 from deepinsight.data.layouts import SPLITS, DatasetSplits, discover_splits
-from deepinsight.data.transforms import build_transforms, make_preprocessing
+from deepinsight.data.transforms import build_transforms, make_preprocessing, parse_variant
 from deepinsight.data.verified_files import FileIndex
 from deepinsight.data.verify import check_split, drop_unreadable
 
@@ -91,6 +91,12 @@ class DeepfakeDataModule(L.LightningDataModule):
         self.datasets: dict[str, ImageFileDataset | DecodedImageDataset] = {}
         # Per split: the decoded images and each kept sample's row in them.
         self.decoded: dict[str, tuple[DecodedImages, list[int]]] = {}
+
+    @property
+    def augments_training(self) -> bool:
+        """Whether training images are randomly augmented (so differ from epoch to epoch)."""
+        base, modifiers = parse_variant(self.variant)
+        return base == "augmented" or bool(modifiers)
 
     @property
     def dataset_name(self) -> str:
