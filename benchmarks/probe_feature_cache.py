@@ -66,7 +66,7 @@ def main() -> None:
         "benchmark": "probe_feature_cache",
         "model": args.model,
         "epochs": args.epochs,
-        "data": "demo (64 px; 1600 train, 400 valid, 400 test images)",
+        "data": "the default demo dataset, 64 px",
         "cpu": cpu_description(),
         "torch": torch.__version__,
         "without_cache": plain,
