@@ -371,3 +371,25 @@ def test_a_probe_trains_and_predict_and_export_use_its_normalisation(
         scores = {r["path"]: float(r["score"]) for r in csv.DictReader(io.StringIO(out))}
         assert scores.keys() == trained.keys()
         assert max(abs(scores[p] - trained[p]) for p in trained) < 1e-5
+
+
+def test_the_seed_efficientnet_takes_a_weights_file_and_then_normalises(weights_file):
+    path, saved = weights_file
+    seed_like = create_model("efficientnet", in_chans=3, variant=TINY_CNN)
+    assert seed_like.normalization is None  # from scratch: [0, 1] pixels, as the seed
+    tuned = create_model("efficientnet", in_chans=3, variant=TINY_CNN, pretrained_file=str(path))
+    assert tuned.normalization == ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    assert torch.equal(tuned.backbone.conv_stem.weight, saved["conv_stem.weight"])
+
+
+def test_cached_features_refuse_augmented_training_images(compose, tiny_dataset, tmp_path):
+    from deepinsight.train import train
+
+    cfg = compose(
+        ["model=timm", f"model.net.name={TINY_CNN}", "model.freeze_backbone=true",
+         "model.cache_features=true", "data=augmented", f"data.root={tiny_dataset}", *TINY_RUN,
+         "trainer.fast_dev_run=true"],
+        run_dir=tmp_path / "run",
+    )  # fmt: skip
+    with pytest.raises(DeepInsightError, match="augmentation"):
+        train(cfg)
