@@ -9,7 +9,8 @@ reliability figures); OUTPUT/cross_dataset.{csv,md} holds one row per dataset. S
 model's own preprocessing and temperature, exactly as ``predict``; unreadable images are skipped
 and named. Exit codes: 0 evaluated; 2 bad arguments (nothing evaluated).
 
-Just over 300 lines: one command with its per-dataset and cross-dataset outputs.
+About 330 lines: one command with its per-dataset, per-generator and cross-dataset outputs
+(the per-generator table itself lives in ``deepinsight.evaluation.per_generator``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from deepinsight.analysis.plots import write_test_plots
 from deepinsight.cli import compose_command_config, run_command
 from deepinsight.data.layouts import Sample, discover_evaluation_split
 from deepinsight.errors import EXIT_OK, DeepInsightError
+from deepinsight.evaluation.per_generator import per_generator_rows, write_per_generator
 from deepinsight.inference import iterate_batches, load_detector
 from deepinsight.inference.detector import Detector
 from deepinsight.metrics import summarize_predictions
@@ -79,9 +81,10 @@ def resolve_datasets(cfg: Mapping[str, Any]) -> list[Dataset]:
     names = [str(name) for name in _as_list(cfg.get("name"))]
     if names and len(names) != len(roots):
         raise DeepInsightError(f"name has {len(names)} entries but data.root has {len(roots)}")
+    layout = cfg["data"].get("layout") or "auto"
     datasets, used = [], set()
     for index, root in enumerate(roots):
-        found = discover_evaluation_split(root, str(cfg["split"]))
+        found = discover_evaluation_split(root, str(cfg["split"]), str(layout))
         ((split, samples),) = found.splits.items()
         name = names[index] if names else _unique(found.root.name or "dataset", used)
         if name in used and names:
@@ -178,6 +181,14 @@ def evaluate_dataset(
         ),
         "skipped_files": skipped,
     }
+    groups = [dataset.samples[i].group for i in kept]
+    if any(group is not None for group in groups):
+        rows = per_generator_rows(
+            [g or "" for g in groups], labels, scores, detector.threshold,
+            cfg["n_bootstrap"], cfg["bootstrap_seed"],
+        )  # fmt: skip
+        results["per_generator"] = rows
+        print(write_per_generator(out_dir, rows, f"{title} ({dataset.layout})"), end="")
     write_results(out_dir, results)
     if cfg["robustness"]:
         run_robustness_hook(detector, [dataset.samples[i] for i in kept], out_dir, cfg, title)
@@ -296,6 +307,7 @@ def evaluate(cfg: Mapping[str, Any]) -> Path:
             rows.append(table_row(dataset, results))
             if tracker is not None:
                 tracker.log_dataset(dataset.name, results, output / dataset.name)
+                tracker.log_table(results.get("per_generator", []), f"{dataset.name}/per_generator")
         if tracker is not None:
             tracker.log_table(rows)
     finally:

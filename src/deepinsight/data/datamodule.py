@@ -65,6 +65,7 @@ class DeepfakeDataModule(L.LightningDataModule):
         decoded_cache: bool = True,
         prefetch_factor: int | None = None,
         resize: str = "bilinear_antialias",
+        layout: str = "auto",
     ) -> None:
         super().__init__()
         self.variant = variant
@@ -83,6 +84,7 @@ class DeepfakeDataModule(L.LightningDataModule):
         self.demo = {k: v for k, v in dict(demo or {}).items() if v is not None}
         # Fails fast on an unknown variant, before any data is touched.
         self.resize = resize
+        self.layout = layout
         self.preprocessing = make_preprocessing(variant, self.image_size, resize)
         self._to_float = v2.ToDtype(torch.float32, scale=True)
         self.decoded_cache = decoded_cache
@@ -109,7 +111,7 @@ class DeepfakeDataModule(L.LightningDataModule):
         """Locate (or build) the data, and decode-check every file. Idempotent."""
         if self.splits is not None:
             return self.splits
-        found = discover_splits(self._data_root())
+        found = discover_splits(self._data_root(), self.layout)
         clean = {}
         for split in SPLITS:
             samples = found.splits[split]

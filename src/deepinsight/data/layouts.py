@@ -15,6 +15,7 @@ Evaluation (:func:`discover_evaluation_split`) also reads a bare ``ROOT/{real,fa
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,15 @@ _FROM_KAGGLE_LABEL = {str(code): CLASS_NAMES.index(name) for name, code in KAGGL
 # Folder names accepted for the validation split in the ``folders`` layout.
 VALID_ALIASES = ("valid", "val", "validation")
 
+# What data.layout may name: for training (three splits), and for evaluation (one split).
+TRAINING_LAYOUTS = ("kaggle", "folders", "forensynths", "wildrf")
+EVALUATION_LAYOUTS = ("real_fake", "kaggle", "folders", "forensynths", "genimage", "wildrf")
+BENCHMARK_HELP = (
+    "ForenSynths ROOT/<generator>/[<class>/]{0_real,1_fake}, GenImage "
+    "ROOT/<generator>/{train,val}/{nature,ai}, WildRF ROOT/{train,val,test/<platform>}/"
+    "{0_real,1_fake}"
+)
+
 EXPECTED_LAYOUTS = (
     "expected ROOT/{train,valid,test}.csv with ROOT/real_vs_fake/real-vs-fake/ "
     "(the Kaggle '140k Real and Fake Faces' download) or ROOT/{train,valid,test}/{real,fake}/"
@@ -43,47 +53,94 @@ EXPECTED_LAYOUTS = (
 class Sample:
     path: Path
     label: int | None  # 1 = fake, 0 = real; None for a file to score, whose label is unknown
+    # The generator (or platform) of a benchmark layout's image; None elsewhere.
+    group: str | None = None
 
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    layout: str  # "kaggle" or "folders"
+    layout: str  # "kaggle", "folders", "real_fake" or a benchmark layout (BENCHMARK_LAYOUTS)
     root: Path
     splits: dict[str, list[Sample]]
 
 
-def discover_splits(root: str | Path) -> DatasetSplits:
-    """Return the samples of each official split, or raise DeepInsightError naming the problem."""
+def discover_splits(root: str | Path, layout: str = "auto") -> DatasetSplits:
+    """Return the samples of each official split, or raise DeepInsightError naming the problem.
+
+    ``layout``: ``auto`` (detect), or one of ``TRAINING_LAYOUTS`` to insist on it.
+    """
+    from deepinsight.data.benchmark_layouts import training_splits
+
+    root = _existing_dir(root)
+    candidates: dict[str, Callable[[], dict[str, list[Sample]]]] = {}
+    if all((root / f"{split}.csv").is_file() for split in SPLITS):
+        candidates["kaggle"] = lambda: {s: read_kaggle_split(root, s) for s in SPLITS}
+    split_dirs = _folder_split_dirs(root)
+    if split_dirs is not None:
+        candidates["folders"] = lambda: {s: read_folder_split(d) for s, d in split_dirs.items()}
+    for name, splits in training_splits(root).items():
+        candidates[name] = lambda splits=splits: splits
+    name = _choose(root, layout, candidates, TRAINING_LAYOUTS, EXPECTED_LAYOUTS)
+    return DatasetSplits(name, root, candidates[name]())
+
+
+def discover_evaluation_split(
+    root: str | Path, split: str = "test", layout: str = "auto"
+) -> DatasetSplits:
+    """The labelled images to evaluate: ``split`` of a split layout, or all of a bare tree.
+
+    The result holds one split, ``split`` (``all`` for a bare ``ROOT/{real,fake}/`` tree or a
+    benchmark's test tree). Benchmark layouts tag each image with its generator (``group``).
+    """
+    from deepinsight.data.benchmark_layouts import evaluation_readers
+
+    if split not in SPLITS:
+        raise DeepInsightError(f"split must be one of {SPLITS}, not {split!r}")
+    path = _existing_dir(root)
+    candidates: dict[str, Callable[[], dict[str, list[Sample]]]] = {}
+    if (path / "real").is_dir() and (path / "fake").is_dir():
+        candidates["real_fake"] = lambda: {"all": read_folder_split(path)}
+    if all((path / f"{s}.csv").is_file() for s in SPLITS):
+        candidates["kaggle"] = lambda: {split: read_kaggle_split(path, split)}
+    split_dirs = _folder_split_dirs(path)
+    if split_dirs is not None:
+        candidates["folders"] = lambda: {split: read_folder_split(split_dirs[split])}
+    for name, read in evaluation_readers(path, split).items():
+        candidates[name] = lambda read=read: {split: read()}
+    expected = f"{EXPECTED_LAYOUTS}, ROOT/{{real,fake}}/, or a benchmark tree ({BENCHMARK_HELP})"
+    name = _choose(path, layout, candidates, EVALUATION_LAYOUTS, expected)
+    return DatasetSplits(name, path, candidates[name]())
+
+
+def _existing_dir(root: str | Path) -> Path:
     root = Path(root).expanduser().resolve()
     if not root.exists():
         raise DeepInsightError(f"data.root '{root}' does not exist; {EXPECTED_LAYOUTS}")
     if not root.is_dir():
         raise DeepInsightError(f"data.root '{root}' is not a directory; {EXPECTED_LAYOUTS}")
-    if all((root / f"{split}.csv").is_file() for split in SPLITS):
-        return DatasetSplits("kaggle", root, {s: read_kaggle_split(root, s) for s in SPLITS})
-    split_dirs = _folder_split_dirs(root)
-    if split_dirs is not None:
-        return DatasetSplits(
-            "folders", root, {s: read_folder_split(d) for s, d in split_dirs.items()}
+    return root
+
+
+def _choose(
+    root: Path, layout: str, candidates: dict, known: tuple[str, ...], expected: str
+) -> str:
+    """The one layout to read: the named one, else the only one detected; else one line."""
+    if layout != "auto":
+        if layout not in known:
+            raise DeepInsightError(
+                f"unknown data.layout {layout!r}; choose auto or one of: {', '.join(known)}"
+            )
+        if layout not in candidates:
+            raise DeepInsightError(f"data.root '{root}' is not in the {layout} layout; {expected}")
+        return layout
+    if not candidates:
+        raise DeepInsightError(f"data.root '{root}' is not in a known layout; {expected}")
+    if len(candidates) > 1:
+        raise DeepInsightError(
+            f"data.root '{root}' fits several layouts ({', '.join(candidates)}); name one with "
+            "data.layout=..."
         )
-    raise DeepInsightError(f"data.root '{root}' is not in a known layout; {EXPECTED_LAYOUTS}")
-
-
-def discover_evaluation_split(root: str | Path, split: str = "test") -> DatasetSplits:
-    """The labelled images to evaluate: ``split`` of a split layout, or all of a bare tree.
-
-    The result holds one split, ``split`` (``all`` for a bare ``ROOT/{real,fake}/`` tree).
-    """
-    path = Path(root).expanduser().resolve()
-    if path.is_dir() and (path / "real").is_dir() and (path / "fake").is_dir():
-        return DatasetSplits("real_fake", path, {"all": read_folder_split(path)})
-    if split not in SPLITS:
-        raise DeepInsightError(f"split must be one of {SPLITS}, not {split!r}")
-    try:
-        found = discover_splits(path)
-    except DeepInsightError as err:
-        raise DeepInsightError(f"{err}, or ROOT/{{real,fake}}/ to evaluate") from None
-    return DatasetSplits(found.layout, found.root, {split: found.splits[split]})
+    return next(iter(candidates))
 
 
 def read_kaggle_split(root: Path, split: str) -> list[Sample]:

@@ -65,12 +65,13 @@ class EvaluationRun:
                 payload[f"{name}/{path.stem}"] = self._wandb.Image(str(path))
         self.run.log(payload)
 
-    def log_table(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def log_table(self, rows: Sequence[Mapping[str, Any]], key: str = "cross_dataset") -> None:
+        """Rows of dicts as one W&B table (the cross-dataset one, or ``NAME/per_generator``)."""
         if not rows:
             return
         columns = list(rows[0])
-        table = self._wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in rows])
-        self.run.log({"cross_dataset": table})
+        data = [[_plain_cell(r.get(c)) for c in columns] for r in rows]
+        self.run.log({key: self._wandb.Table(columns=columns, data=data)})
 
     def finish(self) -> Path | None:
         """Finish the run; returns its local folder (for the offline files)."""
@@ -79,3 +80,8 @@ class EvaluationRun:
         # finish() can return before the service has written the offline file; teardown waits.
         self._wandb.teardown()
         return folder
+
+
+def _plain_cell(value: Any) -> Any:
+    """A CI pair as text: W&B table cells hold scalars."""
+    return f"[{value[0]:.4f}, {value[1]:.4f}]" if isinstance(value, (list, tuple)) else value
