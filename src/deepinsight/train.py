@@ -7,6 +7,7 @@ python -m deepinsight.train hparams_search=densenet121      # Optuna: returns be
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from pathlib import Path
@@ -24,12 +25,26 @@ from deepinsight.resume import resolve_ckpt_path
 from deepinsight.run_directory import write_test_outputs
 from deepinsight.tracking.loggers import build_loggers, log_run_config
 
+log = logging.getLogger(__name__)
+
 # conf/hydra/launcher/submitit_{slurm,local}.yaml keep the plugin's option names on purpose (the
 # names its docs use) and are complete on their own; Hydra 1.3 still merges them onto the
 # plugin's schemas of the same name and warns each time that this is deprecated.
 warnings.filterwarnings(
     "ignore", message=r"\s*'hydra/launcher/submitit_\w+' is validated against ConfigStore schema"
 )
+
+
+def run_audit(datamodule, run_dir: Path) -> None:
+    """``audit=true``: the shortcut audit of every split, into the run directory."""
+    from deepinsight.audit.cli import audit_samples, write_audit
+
+    splits = datamodule.splits
+    samples = [s for part in splits.splits.values() for s in part]
+    report = audit_samples(samples, num_workers=datamodule.num_workers)
+    write_audit(run_dir, report, f"{splits.root} (all splits)")
+    for line in report["verdict"]:
+        (log.warning if line.startswith("SHORTCUT") else log.info)("audit: %s", line)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -49,6 +64,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     clock = PhaseClock()
     datamodule = instantiate(cfg.data)
     datamodule.resolve()  # finds or builds the data and checks every image, before training
+    if cfg.get("audit") and is_rank_zero():
+        run_audit(datamodule, run_dir)
     clock.lap("data")
     model = instantiate(cfg.model, preprocessing=datamodule.preprocessing)
     loggers = build_loggers(cfg.get("logger"))
