@@ -121,6 +121,14 @@ def _optional_str(value: Any, source: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _optional_dict(value: Any, source: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise _invalid(source, f"its calibrated_on {value!r} is not a dict")
+    return dict(value)
+
+
 def _check_version(version: Any, source: str) -> int:
     if not isinstance(version, int) or version < 1:
         raise _invalid(source, f"bad format_version {version!r}")
@@ -154,6 +162,10 @@ class DetectorSpec:
     #: Temperature scaling fitted on validation: score = sigmoid(logit / temperature). Files
     #: written before it existed were never scaled, hence the default 1.0.
     temperature: float = _stored(_check_temperature, default=1.0)
+    #: Where temperature and threshold were refitted for a new domain (``deepinsight.calibrate``):
+    #: ``{"data_root", "n", "n_real", "n_fake", "date", "ece_before", "ece_after"}``; None for
+    #: a detector calibrated on its own validation split.
+    calibrated_on: dict[str, Any] | None = _stored(_optional_dict, default=None)
     format_version: int = _stored(_check_version, default=FORMAT_VERSION)
 
     # -- writing ---------------------------------------------------------------------------
@@ -183,6 +195,8 @@ class DetectorSpec:
         """The checkpoint's ``deepinsight`` dict: plain containers, so ``weights_only`` loads it."""
         values = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
         values.pop("format_version")
+        if values["calibrated_on"] is None:  # only recalibrated detectors carry it
+            del values["calibrated_on"]
         return {"format_version": minimal_version(self.preprocessing), **values}
 
     def to_onnx_metadata(self) -> dict[str, str]:

@@ -40,6 +40,10 @@ class Detector(ABC):
     def score(self, images: torch.Tensor) -> np.ndarray:
         """``(N, C, S, S)`` float images in [0, 1] -> ``(N,)`` float32 scores, P(fake)."""
 
+    @abstractmethod
+    def logits(self, images: torch.Tensor) -> np.ndarray:
+        """The network's raw logits, before temperature scaling (for recalibration)."""
+
     def describe(self) -> str:
         """One line for logs: which model, from which file, run by what."""
         pre = self.preprocessing

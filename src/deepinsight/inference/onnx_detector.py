@@ -54,6 +54,11 @@ class OnnxDetector(Detector):
             )
         return cls(session, spec, path)
 
+    def logits(self, images: torch.Tensor) -> np.ndarray:
+        array = images.detach().cpu().numpy().astype(np.float32, copy=False)
+        (logits,) = self.session.run([LOGIT_OUTPUT], {INPUT_NAME: array})
+        return logits.reshape(-1).astype(np.float32, copy=False)
+
     def score(self, images: torch.Tensor) -> np.ndarray:
         array = images.detach().cpu().numpy().astype(np.float32, copy=False)
         (scores,) = self.session.run([SCORE_OUTPUT], {INPUT_NAME: array})

@@ -47,6 +47,10 @@ class TorchDetector(Detector):
             ) from None
         return cls(net, spec, path, resolve_device(device))
 
+    def logits(self, images: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            return self.net(images.to(self.device, dtype=torch.float32)).float().cpu().numpy()
+
     def score(self, images: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
             logits = self.net(images.to(self.device, dtype=torch.float32))
