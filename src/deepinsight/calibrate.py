@@ -65,10 +65,11 @@ def refuse_overlap(samples: Sequence[Sample], exclude: Sequence[str]) -> None:
     ours = file_hashes([s.path for s in samples])
     shared = sorted(set(ours) & set(theirs))
     if shared:
+        mine, other = ours[shared[0]], theirs[shared[0]]
+        example = str(mine) if mine == other else f"{mine} = {other}"
         raise DeepInsightError(
             f"the calibration sample shares {len(shared)} image(s) with the excluded set (e.g. "
-            f"{ours[shared[0]]} = {theirs[shared[0]]}); calibrating on images you evaluate on "
-            "would overstate the result"
+            f"{example}); calibrating on images you evaluate on would overstate the result"
         )
 
 
