@@ -45,11 +45,7 @@ def audit_samples(
     else:
         rows = [_safe_features(p) for p in paths]
     kept = [i for i, row in enumerate(rows) if "error" not in row]
-    skipped = [
-        {"path": paths[i], "error": rows[i]["error"]}
-        for i in range(len(rows))
-        if i not in set(kept)
-    ]
+    skipped = [{"path": p, "error": row["error"]} for p, row in zip(paths, rows) if "error" in row]
     if not kept:
         raise DeepInsightError("no image could be read; nothing to audit")
     table = pd.DataFrame([rows[i] for i in kept])
