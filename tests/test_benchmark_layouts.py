@@ -63,6 +63,22 @@ def test_genimage_val_split_with_the_optional_level(tmp_path):
     }  # fmt: skip
 
 
+def test_one_genimage_generator_trains_with_a_held_out_validation(tmp_path):
+    root = tmp_path / "sdv14"
+    pair(root / "train", 40, 40, ("nature", "ai"))
+    pair(root / "val", 5, 5, ("nature", "ai"))
+    splits = discover_splits(root)
+    assert splits.layout == "genimage"
+    # Every 20th training image per class is held out for model selection; val is the test.
+    assert counts(splits.splits["train"]) == {"sdv14": (38, 38)}
+    assert counts(splits.splits["valid"]) == {"sdv14": (2, 2)}
+    assert counts(splits.splits["test"]) == {"sdv14": (5, 5)}
+    train = {s.path for s in splits.splits["train"]}
+    assert not train & {s.path for s in splits.splits["valid"]}
+    # evaluate reads the same folder: its val split by default.
+    assert counts(discover_evaluation_split(root).splits["test"]) == {"sdv14": (5, 5)}
+
+
 def test_wildrf_tests_per_platform_and_trains(tmp_path):
     root = tmp_path / "wildrf"
     pair(root / "train", 3, 3)

@@ -7,7 +7,8 @@
   with the classes pooled, as the paper does.
 * ``genimage`` (Zhu et al., NeurIPS 2023): ``ROOT/<generator>/{train,val}/{nature,ai}/``, with
   an optional folder between the generator and its splits (the release's
-  ``imagenet_<generator>/``). Its ``val`` split is the one papers report on.
+  ``imagenet_<generator>/``). Its ``val`` split is the one papers report on. Training takes one
+  generator's folder (the protocol trains on one, SD v1.4, and tests on all).
 * ``wildrf`` (real and fake images gathered from social platforms, tested per platform):
   ``ROOT/{train,val}/{0_real,1_fake}/`` and ``ROOT/test/<platform>/{0_real,1_fake}/``.
 
@@ -125,6 +126,24 @@ def read_genimage(root: Path, split: str = "val") -> list[Sample]:
     return [s for name, folder in groups.items() for s in read_pair(folder, NATURE_AI, name)]
 
 
+# Training on one GenImage generator: its train split, less every VALID_EVERY-th image (by
+# name, per class) held out for model selection, since GenImage has no validation split; its val
+# split, the one papers report on, is the test split.
+VALID_EVERY = 20
+
+
+def genimage_training_splits(root: Path) -> dict[str, list[Sample]] | None:
+    """``ROOT = <generator>/`` holding ``{train,val}/{nature,ai}/`` (one generator's folder)."""
+    if not all(_is_pair(root / split, NATURE_AI) for split in GENIMAGE_SPLITS):
+        return None
+    train, valid = [], []
+    for label in (0, 1):
+        pool = [s for s in read_pair(root / "train", NATURE_AI, root.name) if s.label == label]
+        for index, sample in enumerate(pool):
+            (valid if index % VALID_EVERY == VALID_EVERY - 1 else train).append(sample)
+    return {"train": train, "valid": valid, "test": read_pair(root / "val", NATURE_AI, root.name)}
+
+
 # -- WildRF -----------------------------------------------------------------------------------
 def wildrf_test_platforms(root: Path) -> list[Path] | None:
     test = root / "test"
@@ -161,6 +180,8 @@ def evaluation_readers(root: Path, split: str) -> dict[str, Callable[[], list[Sa
         # GenImage's evaluation split is val; "test" (evaluate's default) means it too.
         genimage_split = "train" if split == "train" else "val"
         readers["genimage"] = lambda: read_genimage(root, genimage_split)
+    elif genimage_training_splits(root):  # one generator's folder
+        readers["genimage"] = lambda: genimage_training_splits(root)[_split_key(split)]
     if wildrf_test_platforms(root):
         readers["wildrf"] = lambda: wildrf_splits(root)[_split_key(split)]
     return readers
@@ -175,6 +196,9 @@ def training_splits(root: Path) -> dict[str, dict[str, list[Sample]]]:
     wildrf = wildrf_splits(root)
     if wildrf:
         found["wildrf"] = wildrf
+    genimage = genimage_training_splits(root)
+    if genimage:
+        found["genimage"] = genimage
     return found
 
 

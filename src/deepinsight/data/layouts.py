@@ -35,7 +35,7 @@ _FROM_KAGGLE_LABEL = {str(code): CLASS_NAMES.index(name) for name, code in KAGGL
 VALID_ALIASES = ("valid", "val", "validation")
 
 # What data.layout may name: for training (three splits), and for evaluation (one split).
-TRAINING_LAYOUTS = ("kaggle", "folders", "forensynths", "wildrf")
+TRAINING_LAYOUTS = ("kaggle", "folders", "forensynths", "genimage", "wildrf")
 EVALUATION_LAYOUTS = ("real_fake", "kaggle", "folders", "forensynths", "genimage", "wildrf")
 BENCHMARK_HELP = (
     "ForenSynths ROOT/<generator>/[<class>/]{0_real,1_fake}, GenImage "
