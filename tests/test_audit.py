@@ -59,6 +59,17 @@ def test_a_clean_set_passes(tmp_path):
     assert report["verdict"][0].startswith("ok format")
 
 
+def test_the_same_image_under_both_labels_is_reported(tmp_path):
+    rng = np.random.default_rng(4)
+    arrays = faces(rng, 30)
+    samples = write(tmp_path / "real", arrays, "JPEG", 0)
+    samples += write(tmp_path / "fake", arrays[:10] + faces(rng, 20), "JPEG", 1)
+    report = audit_samples(samples, n_bootstrap=20)
+    # 10 fakes copy 10 reals: 20 files have a twin in the other class.
+    assert report["cross_class_duplicates"]["files"] == 20
+    assert report["verdict"][-1].startswith("DUPLICATES: 20 files")
+
+
 def test_header_features_and_the_jpeg_quality_estimate(tmp_path):
     array = faces(np.random.default_rng(2), 1)[0]
     for quality in (50, 75, 90):

@@ -51,16 +51,41 @@ def audit_samples(
     table = pd.DataFrame([rows[i] for i in kept])
     labels = np.array([samples[i].label for i in kept], dtype=np.int64)
     groups = audit_table(table, labels, flag_above, n_bootstrap, seed)
+    twins = cross_class_duplicates(table["sha1"].tolist(), labels, [paths[i] for i in kept])
+    verdict = verdict_lines(groups, flag_above)
+    if twins["files"]:
+        verdict.append(
+            f"DUPLICATES: {twins['files']} files are byte-identical to a file of the other "
+            f"class (e.g. {twins['example'][0]} and {twins['example'][1]}): the same image "
+            "under both labels; a classifier's cross-validated AUROC then falls below 0.5"
+        )
     return {
         "n": len(kept),
         "n_real": int((labels == 0).sum()),
         "n_fake": int((labels == 1).sum()),
         "flag_above": flag_above,
         "groups": groups,
-        "verdict": verdict_lines(groups, flag_above),
+        "verdict": verdict,
         "shortcut_found": any(g["flagged"] for g in groups.values()),
+        "cross_class_duplicates": twins,
         "skipped_files": skipped,
     }
+
+
+def cross_class_duplicates(
+    digests: Sequence[str], labels: np.ndarray, paths: Sequence[str]
+) -> dict[str, Any]:
+    """How many files have a byte-identical copy labelled the other way, and one such pair."""
+    first: dict[tuple[str, int], str] = {}
+    for digest, label, path in zip(digests, labels.tolist(), paths):
+        first.setdefault((digest, label), path)
+    files, example = 0, None
+    for digest, label, path in zip(digests, labels.tolist(), paths):
+        other = first.get((digest, 1 - label))
+        if other is not None:
+            files += 1
+            example = example or [other, path]
+    return {"files": files, "example": example}
 
 
 def _safe_features(path: str) -> dict[str, Any]:
@@ -91,6 +116,10 @@ def audit_markdown(report: Mapping[str, Any], title: str) -> str:
         leak = found["strongest_feature"]["describe"]
         flag = "**yes**" if found["flagged"] else "no"
         lines.append(f"| {group} | {found['auroc']:.3f} | {span} | {flag} | {leak} |")
+    twins = report["cross_class_duplicates"]
+    if twins["files"]:
+        lines += ["", f"**{twins['files']} files are byte-identical to a file of the other class**"
+                  f" (e.g. `{twins['example'][0]}` and `{twins['example'][1]}`)."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
