@@ -71,3 +71,21 @@ def test_a_tiny_or_overlapping_sample_is_refused(tiny_dataset, tmp_path, capsys)
     )
     assert code == 2 and "shares 24 image(s) with the excluded set" in err
     assert not (tmp_path / "best.recalibrated.ckpt").exists()
+
+
+def test_an_onnx_output_is_the_recalibrated_checkpoint_exported(tiny_dataset, tmp_path, capsys):
+    ckpt = make_checkpoint(tmp_path / "best.ckpt", "custom_cnn", 3)
+    out = tmp_path / "deploy" / "model.onnx"
+    code, _, err = run_cli(
+        calibrate_main,
+        [f"ckpt={ckpt}", f"data.root={tiny_dataset}", "split=test", f"output={out}",
+         "min_images=20", "min_per_class=5", "num_workers=0"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    checkpoint, onnx = load_detector(out.with_suffix(".ckpt"), device="cpu"), load_detector(out)
+    assert onnx.spec == checkpoint.spec and onnx.spec.calibrated_on["n"] == 24
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert abs(onnx.score(images) - checkpoint.score(images)).max() < 1e-5
+    code, _, err = run_cli(calibrate_main, [f"ckpt={out}", f"data.root={tiny_dataset}"], capsys)
+    assert code == 2 and "give the checkpoint it was exported from" in err

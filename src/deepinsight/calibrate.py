@@ -6,9 +6,10 @@ A detector that ranks a new source well often has the wrong threshold there (a s
 moved). This refits the temperature (NLL on the sample, kept only if it lowers the sample's
 ECE) and the F1-maximising threshold, exactly the rules training applies to its validation
 split, and writes a new checkpoint whose ``calibrated_on`` records the sample (path, counts,
-date, ECE before and after). It refuses a sample smaller than ``min_images`` (or than
-``min_per_class`` of either class), and one that shares any file, by content hash, with the
-``exclude`` folders: the set to be evaluated must not also calibrate. Exit codes: 0 written;
+date, ECE before and after); ``output=NAME.onnx`` also exports it. It refuses a sample smaller
+than ``min_images`` (or than ``min_per_class`` of either class), and one that shares any file,
+by content hash, with the ``exclude`` folders: the set to be evaluated must not also
+calibrate. Exit codes: 0 written;
 2 bad arguments.
 """
 
@@ -37,6 +38,7 @@ from deepinsight.metrics import f1_maximising_threshold
 
 CONFIG_NAME = "calibrate"
 RULE = "max_f1_recalibrated"
+ONNX_OPSET = 17  # export's default (conf/export.yaml)
 
 
 def file_hashes(paths: Sequence[Path]) -> dict[str, Path]:
@@ -115,8 +117,8 @@ def recalibrate(cfg: Mapping[str, Any]) -> Path:
     ckpt = Path(str(cfg["ckpt"])).expanduser()
     if ckpt.suffix == ".onnx":
         raise DeepInsightError(
-            "calibrate rewrites a .ckpt (an ONNX graph has its temperature built in); "
-            "recalibrate the checkpoint, then export it"
+            "calibrate reads a .ckpt (an ONNX graph has its temperature built in); give the "
+            "checkpoint it was exported from, with output=NAME.onnx to get a recalibrated ONNX"
         )
     found = discover_evaluation_split(
         str(cfg["data"]["root"]), str(cfg["split"]), str(cfg["data"].get("layout") or "auto")
@@ -154,15 +156,27 @@ def recalibrate(cfg: Mapping[str, Any]) -> Path:
     DetectorSpec.from_dict(meta, "the recalibrated checkpoint")  # the file stays readable
     checkpoint[CHECKPOINT_KEY] = meta
     output = Path(str(cfg["output"] or ckpt.with_name(f"{ckpt.stem}.recalibrated.ckpt")))
+    # output=NAME.onnx: the recalibrated checkpoint goes beside it as NAME.ckpt, then is exported.
+    onnx_output = output if output.suffix == ".onnx" else None
+    if onnx_output is not None:
+        output = output.with_suffix(".ckpt")
+    if output.resolve() == ckpt.resolve():
+        raise DeepInsightError(f"output {output} would overwrite the checkpoint being recalibrated")
     output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, output)
+    written = [output]
+    if onnx_output is not None:
+        from deepinsight.inference.onnx_export import export_onnx  # imports the onnx package
+
+        export_onnx(load_detector(output, device="cpu"), onnx_output, opset=ONNX_OPSET)
+        written.append(onnx_output)
     print(
         f"recalibrated on {len(labels)} images of {found.root}: temperature "
         f"{detector.spec.temperature:.3f} -> {temperature:.3f}, threshold "
         f"{detector.threshold:.3f} -> {threshold:.3f}, sample ECE {before['ece']:.4f} -> "
-        f"{after['ece']:.4f}\n-> {output}"
+        f"{after['ece']:.4f}\n-> {', '.join(str(p) for p in written)}"
     )
-    return output
+    return written[-1]
 
 
 def run(argv: Sequence[str]) -> int:
