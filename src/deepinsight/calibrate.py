@@ -9,8 +9,7 @@ split, and writes a new checkpoint whose ``calibrated_on`` records the sample (p
 date, ECE before and after); ``output=NAME.onnx`` also exports it. It refuses a sample smaller
 than ``min_images`` (or than ``min_per_class`` of either class), and one that shares any file,
 by content hash, with the ``exclude`` folders: the set to be evaluated must not also
-calibrate. Exit codes: 0 written;
-2 bad arguments.
+calibrate. Exit codes: 0 written; 2 bad arguments.
 """
 
 from __future__ import annotations
