@@ -31,7 +31,7 @@ from deepinsight.cli import compose_command_config, run_command
 from deepinsight.data.image_io import is_image_path
 from deepinsight.data.layouts import Sample, discover_evaluation_split
 from deepinsight.errors import EXIT_OK, DeepInsightError
-from deepinsight.inference import iterate_batches, load_detector
+from deepinsight.inference import load_detector
 from deepinsight.inference.torch_detector import safe_torch_load
 from deepinsight.metrics import f1_maximising_threshold
 
@@ -76,17 +76,12 @@ def refuse_overlap(samples: Sequence[Sample], exclude: Sequence[str]) -> None:
 
 def sample_logits(detector, samples: Sequence[Sample], cfg: Mapping[str, Any]):
     """The raw logits and labels of the readable images of ``samples``."""
-    logits = np.full(len(samples), np.nan)
-    batches = iterate_batches(
-        [s.path for s in samples], detector.preprocessing, cfg["batch_size"],
-        cfg["num_workers"], cfg["max_pixels"],
-    )  # fmt: skip
-    for batch in batches:
-        for index, error in batch.errors.items():
-            print(f"warning: skipping unreadable image: {samples[index].path} ({error})",
-                  file=sys.stderr)  # fmt: skip
-        if batch.images is not None:
-            logits[batch.indices] = detector.logits(batch.images)
+    from deepinsight.evaluate import score_samples
+
+    logits, errors = score_samples(detector, samples, cfg, output=detector.logits)
+    for index in sorted(errors):
+        print(f"warning: skipping unreadable image: {samples[index].path} ({errors[index]})",
+              file=sys.stderr)  # fmt: skip
     kept = ~np.isnan(logits)
     labels = np.array([s.label for s in samples])[kept]
     return torch.tensor(logits[kept], dtype=torch.float32), torch.tensor(labels)

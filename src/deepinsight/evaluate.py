@@ -16,7 +16,7 @@ About 330 lines: one command with its per-dataset, per-generator and cross-datas
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -34,6 +34,7 @@ from deepinsight.inference.detector import Detector
 from deepinsight.metrics import summarize_predictions
 from deepinsight.run_directory import uncertainty_and_calibration
 from deepinsight.run_outputs import (
+    markdown_table,
     write_classification_report,
     write_json,
     write_predictions,
@@ -104,9 +105,16 @@ def _unique(name: str, used: set[str]) -> str:
 
 
 def score_samples(
-    detector: Detector, samples: Sequence[Sample], cfg: Mapping[str, Any]
+    detector: Detector,
+    samples: Sequence[Sample],
+    cfg: Mapping[str, Any],
+    output: Callable[[Any], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """P(fake) per sample (NaN where it could not be read), and the reasons of those."""
+    """P(fake) per sample (NaN where it could not be read), and the reasons of those.
+
+    ``output``: what to compute per batch instead of ``detector.score`` (``detector.logits``).
+    """
+    output = output or detector.score
     scores = np.full(len(samples), np.nan, dtype=np.float64)
     errors: dict[int, str] = {}
     batches = iterate_batches(
@@ -121,7 +129,7 @@ def score_samples(
         for batch in batches:
             errors.update(batch.errors)
             if batch.images is not None:
-                scores[batch.indices] = detector.score(batch.images)
+                scores[batch.indices] = output(batch.images)
             progress.update(len(batch.indices) + len(batch.errors))
     return scores, errors
 
@@ -260,6 +268,12 @@ def write_cross_dataset_table(
         writer.writerows(rows)
     header = ["dataset", "layout", "split", "n", "skipped", "AUROC", "AP", "accuracy", "F1", "ECE",
               "Brier"]  # fmt: skip
+    cells = []
+    for row in rows:
+        line = [row["name"], row["dataset"], row["split"], row["n"], row["skipped"]]
+        line += [f"{_cell(row[m])} {row[m + '_ci95']}".strip() for m in ("auroc", "ap")]
+        line += [f"{_cell(row[m])} {row[m + '_ci95']}".strip() for m in ("accuracy", "f1")]
+        cells.append([*line, _cell(row["ece"]), _cell(row["brier"])])
     lines = [
         f"# Cross-dataset evaluation of {source}",
         "",
@@ -267,15 +281,8 @@ def write_cross_dataset_table(
         "decision threshold. Brackets: bootstrap 95% CI over images. ECE and Brier: after "
         "temperature scaling.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
+        *markdown_table(header, cells),
     ]
-    for row in rows:
-        cells = [row["name"], row["dataset"], row["split"], row["n"], row["skipped"]]
-        cells += [f"{_cell(row[m])} {row[m + '_ci95']}".strip() for m in ("auroc", "ap")]
-        cells += [f"{_cell(row[m])} {row[m + '_ci95']}".strip() for m in ("accuracy", "f1")]
-        cells += [_cell(row["ece"]), _cell(row["brier"])]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     path = out_dir / f"{CROSS_DATASET}.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

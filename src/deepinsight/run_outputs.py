@@ -26,6 +26,13 @@ REPORT_FILE = "classification_report.txt"
 PREDICTION_COLUMNS = ("path", "label", "score")
 
 
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """A GitHub markdown table's lines: header, separator, one line per row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write JSON atomically: readers never see a half-written file."""
     tmp = path.with_suffix(path.suffix + ".tmp")

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
+from deepinsight.metrics import summarize_predictions
+from deepinsight.run_outputs import markdown_table
 from deepinsight.uncertainty import bootstrap_ci
 
 PER_GENERATOR = "per_generator"
@@ -59,25 +60,29 @@ def per_generator_rows(
 
 
 def _row(name, y, s, threshold, n_bootstrap, seed) -> dict[str, Any]:
-    both = len(set(y.tolist())) == 2
-    at_half = bootstrap_ci(y, s, 0.5, n_bootstrap, seed)["ci95"]
-    at_threshold = bootstrap_ci(y, s, threshold, n_bootstrap, seed)["ci95"]
-    real, fake = s[y == 0], s[y == 1]
+    # The project's own summary (equal to scikit-learn's), at 0.5 and at the stored threshold.
+    at_half, at_threshold = (summarize_predictions(y, s, t) for t in (0.5, threshold))
+    ci_half = bootstrap_ci(y, s, 0.5, n_bootstrap, seed)["ci95"]
+    ci_threshold = bootstrap_ci(y, s, threshold, n_bootstrap, seed)["ci95"]
+    n_fake = int(y.sum())
+    n_real = len(y) - n_fake
+    per_class = at_half["per_class"]
     return {
         "generator": name,
         "n": int(len(y)),
-        "n_real": int(len(real)),
-        "n_fake": int(len(fake)),
-        "auroc": float(roc_auc_score(y, s)) if both else None,
-        "auroc_ci95": at_half["auroc"],
-        "ap": float(average_precision_score(y, s)) if both else None,
-        "ap_ci95": at_half["ap"],
-        "accuracy": float(np.mean((s >= 0.5) == y)),
-        "accuracy_ci95": at_half["accuracy"],
-        "accuracy_at_threshold": float(np.mean((s >= threshold) == y)),
-        "accuracy_at_threshold_ci95": at_threshold["accuracy"],
-        "real_accuracy": float(np.mean(real < 0.5)) if len(real) else None,
-        "fake_accuracy": float(np.mean(fake >= 0.5)) if len(fake) else None,
+        "n_real": n_real,
+        "n_fake": n_fake,
+        "auroc": at_half["auroc"],
+        "auroc_ci95": ci_half["auroc"],
+        "ap": at_half["ap"],
+        "ap_ci95": ci_half["ap"],
+        "accuracy": at_half["accuracy"],
+        "accuracy_ci95": ci_half["accuracy"],
+        "accuracy_at_threshold": at_threshold["accuracy"],
+        "accuracy_at_threshold_ci95": ci_threshold["accuracy"],
+        # Recall of each class at 0.5: CNNDetection's r_acc / f_acc.
+        "real_accuracy": per_class["real"]["recall"] if n_real else None,
+        "fake_accuracy": per_class["fake"]["recall"] if n_fake else None,
     }
 
 
@@ -101,6 +106,12 @@ def write_per_generator(out_dir: Path, rows: Sequence[Mapping[str, Any]], title:
         for row in rows:
             writer.writerow({k: _csv_cell(v) for k, v in row.items()})
     header = ["generator", "n", "AUROC", "AP", "acc@0.5", "acc@threshold", "real acc", "fake acc"]
+    cells = []
+    for row in rows:
+        line = [row["generator"], row["n"]]
+        for metric in ("auroc", "ap", "accuracy", "accuracy_at_threshold"):
+            line.append(_with_ci(row[metric], row.get(f"{metric}_ci95")))
+        cells.append([*line, _number(row["real_accuracy"]), _number(row["fake_accuracy"])])
     lines = [
         f"# Per generator: {title}",
         "",
@@ -108,15 +119,8 @@ def write_per_generator(out_dir: Path, rows: Sequence[Mapping[str, Any]], title:
         "accuracy); real/fake acc are their r_acc/f_acc. Brackets: bootstrap 95% CI over that "
         "generator's images. `mean`: the unweighted mean over generators.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
+        *markdown_table(header, cells),
     ]
-    for row in rows:
-        cells = [row["generator"], row["n"]]
-        for metric in ("auroc", "ap", "accuracy", "accuracy_at_threshold"):
-            cells.append(_with_ci(row[metric], row.get(f"{metric}_ci95")))
-        cells += [_number(row["real_accuracy"]), _number(row["fake_accuracy"])]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     text = "\n".join(lines) + "\n"
     (out_dir / f"{PER_GENERATOR}.md").write_text(text, encoding="utf-8")
     return text

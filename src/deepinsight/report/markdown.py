@@ -8,6 +8,7 @@ from typing import Any
 
 from deepinsight.report.runs import METRICS, RESULTS_KEY, RunResult
 from deepinsight.report.tables import lead_over_spread
+from deepinsight.run_outputs import markdown_table
 
 
 def _fmt(value: Any) -> str:
@@ -34,12 +35,6 @@ def _reference_value(text: str) -> str:
     return text if len(decimals) <= 4 else f"{float(text):.4f}"
 
 
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return lines
-
-
 def runs_markdown(runs: Sequence[RunResult]) -> list[str]:
     """The per-run table, the one printed to the console too."""
     header = ["run", "model", "data", "seed", *METRICS, "status"]
@@ -54,7 +49,7 @@ def runs_markdown(runs: Sequence[RunResult]) -> list[str]:
         ]
         for r in runs
     ]
-    return _md_table(header, rows)
+    return markdown_table(header, rows)
 
 
 def _against_reference(
@@ -106,7 +101,7 @@ def render_markdown(
     ]
 
     lines += ["## Variants: mean ± std over seeds", ""]
-    lines += _md_table(
+    lines += markdown_table(
         ["model", "data", "runs", "seeds", *METRICS],
         [
             [v["model"], v["data"], v["n_runs"], v["seeds"], *(_mean_std(v, m) for m in METRICS)]
@@ -119,7 +114,8 @@ def render_markdown(
 
     sources = sorted({ref["source"] for ref in reference})
     lines += ["", "## Against the seed study's published numbers", ""]
-    lines += _md_table(["variant", "source", *METRICS], _against_reference(variants, reference))
+    against = _against_reference(variants, reference)
+    lines += markdown_table(["variant", "source", *METRICS], against)
     lines += ["", *(f"Seed numbers: {s}." for s in sources)]
 
     unfinished = [r for r in runs if not r.completed]
