@@ -28,6 +28,8 @@ from deepinsight.data.image_io import is_image_path
 from deepinsight.data.layouts import Sample
 
 BENCHMARK_LAYOUTS = ("forensynths", "genimage", "wildrf")
+# Reads a tree's three splits; returned only once the folders show the tree is in a layout.
+SplitsReader = Callable[[], dict[str, list[Sample]]]
 # (real folder, fake folder) per naming scheme.
 ZERO_ONE = ("0_real", "1_fake")
 NATURE_AI = ("nature", "ai")
@@ -86,8 +88,12 @@ def read_forensynths(root: Path, pooled_group: str | None = None) -> list[Sample
     ]
 
 
-def forensynths_training_splits(root: Path) -> dict[str, list[Sample]] | None:
-    """``ROOT/{train,val,test}``: classes pooled in train and valid, test by generator."""
+def forensynths_training_reader(root: Path) -> SplitsReader | None:
+    """``ROOT/{train,val,test}``: classes pooled in train and valid, test by generator.
+
+    Like every ``*_reader`` here, it looks at folders only and returns how to read the images,
+    so detecting a layout never lists a dataset's files.
+    """
     parts = {"train": root / "train", "valid": root / "val", "test": root / "test"}
     if not all(p.is_dir() for p in parts.values()):
         return None
@@ -95,7 +101,7 @@ def forensynths_training_splits(root: Path) -> dict[str, list[Sample]] | None:
         return None
     if _is_pair(parts["train"], ZERO_ONE):
         return None  # ForenSynths trains per object class; a flat train/ is WildRF's
-    return {
+    return lambda: {
         "train": read_forensynths(parts["train"], pooled_group="train"),
         "valid": read_forensynths(parts["valid"], pooled_group="val"),
         "test": read_forensynths(parts["test"]),
@@ -132,16 +138,21 @@ def read_genimage(root: Path, split: str = "val") -> list[Sample]:
 VALID_EVERY = 20
 
 
-def genimage_training_splits(root: Path) -> dict[str, list[Sample]] | None:
+def genimage_training_reader(root: Path) -> SplitsReader | None:
     """``ROOT = <generator>/`` holding ``{train,val}/{nature,ai}/`` (one generator's folder)."""
     if not all(_is_pair(root / split, NATURE_AI) for split in GENIMAGE_SPLITS):
         return None
-    train, valid = [], []
-    for label in (0, 1):
-        pool = [s for s in read_pair(root / "train", NATURE_AI, root.name) if s.label == label]
-        for index, sample in enumerate(pool):
-            (valid if index % VALID_EVERY == VALID_EVERY - 1 else train).append(sample)
-    return {"train": train, "valid": valid, "test": read_pair(root / "val", NATURE_AI, root.name)}
+
+    def read() -> dict[str, list[Sample]]:
+        train, valid = [], []
+        pool = read_pair(root / "train", NATURE_AI, root.name)
+        for label in (0, 1):
+            for index, sample in enumerate(s for s in pool if s.label == label):
+                (valid if index % VALID_EVERY == VALID_EVERY - 1 else train).append(sample)
+        test = read_pair(root / "val", NATURE_AI, root.name)
+        return {"train": train, "valid": valid, "test": test}
+
+    return read
 
 
 # -- WildRF -----------------------------------------------------------------------------------
@@ -157,11 +168,11 @@ def wildrf_test_platforms(root: Path) -> list[Path] | None:
     return platforms
 
 
-def wildrf_splits(root: Path) -> dict[str, list[Sample]] | None:
+def wildrf_reader(root: Path) -> SplitsReader | None:
     platforms = wildrf_test_platforms(root)
     if platforms is None:
         return None
-    return {
+    return lambda: {
         "train": read_pair(root / "train", ZERO_ONE, "train"),
         "valid": read_pair(root / "val", ZERO_ONE, "val"),
         "test": [s for p in platforms for s in read_pair(p, ZERO_ONE, p.name)],
@@ -174,32 +185,23 @@ def evaluation_readers(root: Path, split: str) -> dict[str, Callable[[], list[Sa
     readers: dict[str, Callable[[], list[Sample]]] = {}
     if forensynths_groups(root):
         readers["forensynths"] = lambda: read_forensynths(root)
-    elif forensynths_training_splits(root):
-        readers["forensynths"] = lambda: forensynths_training_splits(root)[_split_key(split)]
     if genimage_split_dirs(root, "val"):
         # GenImage's evaluation split is val; "test" (evaluate's default) means it too.
         genimage_split = "train" if split == "train" else "val"
         readers["genimage"] = lambda: read_genimage(root, genimage_split)
-    elif genimage_training_splits(root):  # one generator's folder
-        readers["genimage"] = lambda: genimage_training_splits(root)[_split_key(split)]
-    if wildrf_test_platforms(root):
-        readers["wildrf"] = lambda: wildrf_splits(root)[_split_key(split)]
+    for name, read in training_readers(root).items():  # trees with splits: the one asked for
+        readers.setdefault(name, lambda read=read: read()[_split_key(split)])
     return readers
 
 
-def training_splits(root: Path) -> dict[str, dict[str, list[Sample]]]:
-    """Every benchmark layout ``root`` can train from, with its three splits."""
-    found = {}
-    forensynths = forensynths_training_splits(root)
-    if forensynths:
-        found["forensynths"] = forensynths
-    wildrf = wildrf_splits(root)
-    if wildrf:
-        found["wildrf"] = wildrf
-    genimage = genimage_training_splits(root)
-    if genimage:
-        found["genimage"] = genimage
-    return found
+def training_readers(root: Path) -> dict[str, SplitsReader]:
+    """Every benchmark layout ``root`` can train from, with how to read its three splits."""
+    found = {
+        "forensynths": forensynths_training_reader(root),
+        "wildrf": wildrf_reader(root),
+        "genimage": genimage_training_reader(root),
+    }
+    return {name: read for name, read in found.items() if read is not None}
 
 
 def _split_key(split: str) -> str:

@@ -69,7 +69,7 @@ def discover_splits(root: str | Path, layout: str = "auto") -> DatasetSplits:
 
     ``layout``: ``auto`` (detect), or one of ``TRAINING_LAYOUTS`` to insist on it.
     """
-    from deepinsight.data.benchmark_layouts import training_splits
+    from deepinsight.data.benchmark_layouts import training_readers
 
     root = _existing_dir(root)
     candidates: dict[str, Callable[[], dict[str, list[Sample]]]] = {}
@@ -78,8 +78,7 @@ def discover_splits(root: str | Path, layout: str = "auto") -> DatasetSplits:
     split_dirs = _folder_split_dirs(root)
     if split_dirs is not None:
         candidates["folders"] = lambda: {s: read_folder_split(d) for s, d in split_dirs.items()}
-    for name, splits in training_splits(root).items():
-        candidates[name] = lambda splits=splits: splits
+    candidates.update(training_readers(root))
     name = _choose(root, layout, candidates, TRAINING_LAYOUTS, EXPECTED_LAYOUTS)
     return DatasetSplits(name, root, candidates[name]())
 
