@@ -5,7 +5,7 @@
   Lightning's ``SimpleProfiler``, and reads back what the run directory says: the per-phase wall
   times (``results.json`` ``timings``), training and validation images/s, the fraction of
   training time spent waiting for data, peak GPU memory, and the projected wall time of the
-  full ``-m sweep=seed`` at the real data's size.
+  full ``-m sweep=paper`` at the real data's size.
 * :func:`profile_training` records a ``torch.profiler`` trace of a few training steps of one
   model and summarises what bounds it: kernel launches per step, and how much of the step's
   wall time the GPU was busy (a launch-bound step keeps it idle between small kernels).
@@ -127,7 +127,7 @@ def end_to_end(n_images: int, workers: int, dry_run: bool, tmp: Path) -> dict[st
 
 
 def project_sweep(measured: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
-    """``-m sweep=seed`` at the real size from this run: every phase scaled by its image count.
+    """``-m sweep=paper`` at the real size from this run: every phase scaled by its image count.
 
     DenseNet121 stands for all four variants, so the custom CNN's job is over-estimated.
     """

@@ -13,7 +13,7 @@ fails (then with its error). In order:
    on a generated 20k/4k/4k Kaggle-shaped set at 224 px, 2 epochs, cache build included, with
    Lightning's SimpleProfiler (``gpu_end_to_end.end_to_end``): per-phase times, training and
    validation images/s, data-wait fraction, peak memory, run directory complete, and the
-   projected ``-m sweep=seed`` wall time at the full size;
+   projected ``-m sweep=paper`` wall time at the full size;
 3. a ``torch.profiler`` trace of 20 training steps per model at batch 32, with what bounds each
    (``gpu_end_to_end.profile_training``; traces saved beside the JSON);
 then the earlier steps: training throughput of the three models at 224 px, batch 32,
@@ -23,7 +23,7 @@ loop (``train_throughput.py``), with peak GPU memory; batch 128;
 the fraction of step time spent waiting for data in a bare ``DeepfakeDataModule`` +
 ``DeepfakeClassifier`` + ``Trainer`` run (rgb and augmented); inference images/s (bf16 for
 validation, fp32 for test); the input pipeline (ImageFolder + PIL against DeepInsight's loader
-and nvJPEG, ``loader_throughput.py``); and a projection of ``-m sweep=seed`` from the
+and nvJPEG, ``loader_throughput.py``); and a projection of ``-m sweep=paper`` from the
 throughput figures (step 2's projection comes from the real command and is the one to quote).
 
 A step that would overrun ``--budget-s`` is skipped and says so. Imports only torch,

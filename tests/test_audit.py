@@ -112,7 +112,7 @@ def test_the_command_on_the_demo_data_finds_no_shortcut(tmp_path, capsys):
     assert len(out.strip().splitlines()) == 4 and "SHORTCUT" not in out
     report = json.loads((tmp_path / "audit.json").read_text())
     # Every split (2,400 images). The test split alone (400) comes out at 0.64 for the pixel
-    # statistics, above the line: README, "Benchmarks and audits".
+    # statistics, above the line: docs/evaluation.md, "Shortcut audit".
     assert report["n"] == 2400 and not report["shortcut_found"]
     assert (tmp_path / "audit.md").read_text().startswith("# Shortcut audit")
 

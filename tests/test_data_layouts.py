@@ -123,7 +123,7 @@ def test_cli_unknown_group_option_lists_valid_ones(tmp_path):
         assert option in proc.stderr
 
 
-@pytest.mark.parametrize(("root", "demo"), [(None, True), ("", True), ("null", True), ("d", False)])
+@pytest.mark.parametrize(("root", "demo"), [("demo", True), ("d", False), ("./demo", False)])
 def test_config_defaults_and_datamodule_agree_on_demo_or_disk(root, demo):
     from omegaconf import OmegaConf
 
@@ -132,3 +132,15 @@ def test_config_defaults_and_datamodule_agree_on_demo_or_disk(root, demo):
     cfg = OmegaConf.create({"root": root, "source": "${di.if_demo:${root},demo,disk}"})
     assert cfg.source == ("demo" if demo else "disk")
     assert DeepfakeDataModule(root=root).uses_demo is demo
+
+
+@pytest.mark.parametrize("root", [None, "", "null", "  "])
+def test_an_unset_data_root_is_a_one_line_error_not_the_demo(root, compose):
+    """`data.root=$DATA` with DATA unset must not quietly train and report on the demo."""
+    with pytest.raises(DeepInsightError, match="data.root is empty"):
+        DeepfakeDataModule(root=root)
+    from deepinsight.train import train
+
+    cfg = compose([f"data.root={'null' if root is None else repr(root)}"])
+    with pytest.raises(DeepInsightError, match="data.root is empty.*data.root=demo"):
+        train(cfg)

@@ -2,7 +2,8 @@
 
 The study lives in SQLite inside the sweep directory; running the command again must load it
 and add to it, each trial in a run directory of its own, and the value Optuna records for a
-trial must be that trial's best validation AUROC (the test split plays no part).
+trial must be that trial's best validation AUROC (the test split plays no part). The same study
+on other data is refused.
 """
 
 from __future__ import annotations
@@ -45,7 +46,19 @@ def study(tmp_path_factory):
     trial_dirs_after_first = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
     again = run_cli([*args, "hydra.sweeper.n_trials=1"], cwd=base, env=env, timeout=900)
     assert again.returncode == 0, again.stdout[-4000:]
-    return sweep_dir, trial_dirs_after_first
+    # The same study and folder on other data (a bigger demo): refused before any trial runs.
+    other = run_cli([*args, "hydra.sweeper.n_trials=1", "data.demo.n_train=48"], cwd=base, env=env)
+    return sweep_dir, trial_dirs_after_first, other
+
+
+def test_a_study_run_on_other_data_is_refused_in_one_line(study):
+    sweep_dir, _, other = study
+    assert other.returncode == 2, other.stdout[-4000:]
+    errors = [line for line in other.stdout.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "densenet121-rgb-demo" in errors[0], other.stdout[-2000:]
+    assert '"n_train": 48' in errors[0] and "Traceback" not in other.stdout
+    # Nothing trained: the trial the sweeper had asked for is closed as failed, not left running.
+    assert [t.state.name for t in load_trials(sweep_dir)] == ["COMPLETE"] * 3 + ["FAIL"]
 
 
 def load_trials(sweep_dir: Path):
@@ -57,8 +70,8 @@ def load_trials(sweep_dir: Path):
 
 
 def test_study_is_stored_in_the_sweep_dir_and_continues(study):
-    sweep_dir, first_dirs = study
-    trials = load_trials(sweep_dir)
+    sweep_dir, first_dirs, _ = study
+    trials = [t for t in load_trials(sweep_dir) if t.state.name != "FAIL"]  # FAIL: the refusal
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     assert len(first_dirs) == 2
     # The second invocation added a run directory and left the first two in place.
@@ -67,7 +80,7 @@ def test_study_is_stored_in_the_sweep_dir_and_continues(study):
 
 
 def test_each_trial_value_is_its_best_validation_auroc(study):
-    sweep_dir, _ = study
+    sweep_dir, _, _ = study
     runs = {}
     for run in sweep_dir.iterdir():
         if (run / "results.json").is_file():
@@ -75,6 +88,8 @@ def test_each_trial_value_is_its_best_validation_auroc(study):
             params = (cfg.model.optimizer.lr, cfg.model.optimizer.weight_decay, cfg.data.batch_size)
             runs[params] = json.loads((run / "results.json").read_text())
     for trial in load_trials(sweep_dir):
+        if trial.state.name == "FAIL":
+            continue  # the refused study on other data (test above)
         params = (
             trial.params["model.optimizer.lr"],
             trial.params["model.optimizer.weight_decay"],
@@ -87,6 +102,6 @@ def test_each_trial_value_is_its_best_validation_auroc(study):
 
 
 def test_best_result_is_written_for_the_sweep(study):
-    sweep_dir, _ = study
+    sweep_dir, _, _ = study
     best = (sweep_dir / "optimization_results.yaml").read_text()
     assert "best_params" in best and "best_value" in best

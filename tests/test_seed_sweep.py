@@ -35,7 +35,7 @@ def seed_sweep(tmp_path_factory) -> Path:
             "-m",
             "deepinsight.train",
             "-m",
-            "sweep=seed",
+            "sweep=paper",
             *TINY_DEMO,
             "data.image_size=64",
             "data.batch_size=16",

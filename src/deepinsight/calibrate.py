@@ -28,6 +28,7 @@ from torchmetrics.classification import BinaryPrecisionRecallCurve
 from deepinsight.calibration import calibration_summary, choose_temperature, scale_logits
 from deepinsight.checkpoint_info import CHECKPOINT_KEY, DetectorSpec
 from deepinsight.cli import compose_command_config, run_command
+from deepinsight.data.demo import resolve_data_root
 from deepinsight.data.image_io import is_image_path
 from deepinsight.data.layouts import Sample, discover_evaluation_split
 from deepinsight.errors import EXIT_OK, DeepInsightError
@@ -115,7 +116,9 @@ def recalibrate(cfg: Mapping[str, Any]) -> Path:
             "checkpoint it was exported from, with output=NAME.onnx to get a recalibrated ONNX"
         )
     found = discover_evaluation_split(
-        str(cfg["data"]["root"]), str(cfg["split"]), str(cfg["data"].get("layout") or "auto")
+        resolve_data_root(cfg["data"]["root"]),  # `demo`: the embedded demo dataset
+        str(cfg["split"]),
+        str(cfg["data"].get("layout") or "auto"),
     )
     ((_, samples),) = found.splits.items()
     check_size(torch.tensor([s.label for s in samples]), cfg["min_images"], cfg["min_per_class"])

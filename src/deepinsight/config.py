@@ -13,8 +13,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from deepinsight.data.demo import is_demo_root
-from deepinsight.data.transforms import channels_for
+from deepinsight.data.demo import default_cache_dir, is_demo_root
+from deepinsight.data.transforms import channels_for, variant_name
 from deepinsight.progress import stdout_is_terminal
 
 
@@ -37,7 +37,7 @@ def _if_demo(root: Any, demo_value: Any, dataset_value: Any) -> Any:
 
 
 # NHWC pays on the CPU too: DenseNet121 training, 64 px, 2 cores, 1.28x in fp32 and, with bf16
-# autocast, 2.01x fp32 NCHW (benchmarks/train_throughput.py --knobs; README, Speed).
+# autocast, 2.01x fp32 NCHW (benchmarks/train_throughput.py --knobs; docs/speed.md).
 CPU_CHANNELS_LAST = True
 
 
@@ -50,17 +50,23 @@ def cpu_has_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
-def auto_precision() -> str:
-    """bf16 mixed precision where the GPU supports it, fp16 mixed on other GPUs; on the CPU
-    bf16 mixed where it is native (1.57x fp32 for DenseNet121 training on 2 cores), else fp32.
+def auto_precision(accelerator: Any = "auto") -> str:
+    """The precision for the device ``trainer.accelerator`` trains on.
 
+    On CUDA: bf16 mixed where the GPU supports it, else fp16 mixed. On the CPU: bf16 mixed where
+    it is native (1.57x fp32 for DenseNet121 training on 2 cores), else fp32. ``auto`` is CUDA
+    when a GPU is visible, so ``trainer.accelerator=cpu`` on a GPU machine gets CPU precision.
     Test-time scores are float32 either way (the LightningModule turns autocast off there).
     """
     import torch
 
-    if not torch.cuda.is_available():
+    if is_gpu(accelerator):
+        if not torch.cuda.is_available():
+            return "16-mixed"  # Lightning reports the missing GPU itself
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if str(accelerator) in ("cpu", "auto"):
         return "bf16-mixed" if cpu_has_bf16() else "32-true"
-    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"  # mps, tpu, ...: full precision unless asked otherwise
 
 
 def channels_last_default() -> bool:
@@ -75,9 +81,37 @@ def cudnn_benchmark(deterministic: Any) -> bool:
     return not bool(deterministic)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask (what a container, ``taskset`` or a
+    SLURM cgroup allows), and no more than SLURM's ``--cpus-per-task`` when that is set.
+    ``os.cpu_count()`` counts the whole node instead."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        cpus = os.cpu_count() or 1
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:
+        cpus = min(cpus, int(slurm))
+    return max(1, cpus)
+
+
 def default_workers() -> int:
-    """Data-loading processes: one per core, at most 8 (more rarely helps one GPU)."""
-    return max(1, min(8, os.cpu_count() or 1))
+    """Data-loading processes: one per usable CPU, at most 8 (more rarely helps one GPU)."""
+    return min(8, usable_cpus())
+
+
+def cache_dir() -> str:
+    """``paths.cache_dir``'s default: $DEEPINSIGHT_CACHE, $XDG_CACHE_HOME/deepinsight or
+    ~/.cache/deepinsight."""
+    return str(default_cache_dir())
+
+
+def dataset_label(root: Any) -> str:
+    """A short name for ``data.root`` in study and folder names: ``demo``, or the folder's name."""
+    if is_demo_root(root):
+        return "demo"
+    name = Path(str(root)).expanduser().absolute().name or "root"
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
 def wandb_mode() -> str:
@@ -123,6 +157,24 @@ def is_gpu(accelerator: Any) -> bool:
     return str(accelerator) == "auto" and torch.cuda.is_available()
 
 
+def slurm_devices(devices: Any) -> int:
+    """``trainer.devices`` as the GPUs (and tasks) per node of a SLURM allocation: a number.
+
+    ``auto`` or ``-1`` mean "whatever the node has", which the submitting machine cannot know.
+    """
+    from deepinsight.errors import DeepInsightError
+
+    if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
+        return len(devices)
+    text = str(devices).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise DeepInsightError(
+            f"hydra/launcher=submitit_slurm needs trainer.devices as the GPUs per node, "
+            f"e.g. trainer.devices=4 (got {devices!r}): it sets the SLURM allocation"
+        )
+    return int(text)
+
+
 def sqlite_url(path: str) -> str:
     """The SQLAlchemy URL of the SQLite file ``path``, its folder created (SQLite will not)."""
     file = Path(path).absolute()
@@ -133,6 +185,9 @@ def sqlite_url(path: str) -> str:
 def register_resolvers() -> None:
     resolvers = {
         "di.if_demo": _if_demo,
+        "di.variant": variant_name,
+        "di.cache_dir": cache_dir,
+        "di.dataset_label": dataset_label,
         "di.channels": channels_for,
         "di.precision": auto_precision,
         "di.workers": default_workers,
@@ -143,6 +198,7 @@ def register_resolvers() -> None:
         "di.stdout_is_terminal": stdout_is_terminal,
         "di.is_gpu": is_gpu,
         "di.sqlite_url": sqlite_url,
+        "di.slurm_devices": slurm_devices,
     }
     for name, fn in resolvers.items():
         OmegaConf.register_new_resolver(name, fn, replace=True)

@@ -3,7 +3,7 @@
 On one node Lightning starts ranks 1..N-1 by running the command line again
 (``_SubprocessScriptLauncher``); under Hydra it only adds ``hydra.run.dir``. That is not
 enough here: inside a multirun the command line is the whole sweep (``-m``, ``seed=1,2``,
-``sweep=seed``), so every rank would start the sweep over. Rank 0 therefore hands its ranks the
+``sweep=paper``), so every rank would start the sweep over. Rank 0 therefore hands its ranks the
 exact job: the job's own overrides, its run directory and Hydra's RUN mode, through one
 environment variable that :func:`adopt_job_argv` reads before Hydra parses the command line.
 

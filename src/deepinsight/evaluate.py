@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from deepinsight.analysis.plots import write_test_plots
 from deepinsight.cli import compose_command_config, run_command
+from deepinsight.data.demo import check_data_root, is_demo_root, resolve_data_root
 from deepinsight.data.layouts import Sample, discover_evaluation_split
 from deepinsight.errors import EXIT_OK, DeepInsightError
 from deepinsight.evaluation.per_generator import per_generator_rows, write_per_generator
@@ -78,16 +79,20 @@ def resolve_datasets(cfg: Mapping[str, Any]) -> list[Dataset]:
     """Every ``data.root`` with its name and images; a problem with any is a DeepInsightError."""
     roots = [str(root) for root in _as_list(cfg["data"]["root"])]
     if not roots or roots == ["???"]:  # "???": OmegaConf's mark of a missing nested value
-        raise DeepInsightError("data.root=... is required: DIR or [DIR,...]")
+        raise DeepInsightError("data.root=... is required: DIR or [DIR,...], or demo")
+    for root in roots:
+        check_data_root(root)
     names = [str(name) for name in _as_list(cfg.get("name"))]
     if names and len(names) != len(roots):
         raise DeepInsightError(f"name has {len(names)} entries but data.root has {len(roots)}")
     layout = cfg["data"].get("layout") or "auto"
     datasets, used = [], set()
     for index, root in enumerate(roots):
-        found = discover_evaluation_split(root, str(cfg["split"]), str(layout))
+        # `demo`: the embedded demo dataset (its test split by default), as in training.
+        found = discover_evaluation_split(resolve_data_root(root), str(cfg["split"]), str(layout))
         ((split, samples),) = found.splits.items()
-        name = names[index] if names else _unique(found.root.name or "dataset", used)
+        default_name = "demo" if is_demo_root(root) else found.root.name or "dataset"
+        name = names[index] if names else _unique(default_name, used)
         if name in used and names:
             raise DeepInsightError(f"name {name!r} is given twice; names must be unique")
         used.add(name)

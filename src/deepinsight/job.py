@@ -41,6 +41,24 @@ def run_keys(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+# Config options renamed, with their new names; selecting an old one still works, with a warning.
+DEPRECATED_CHOICES = {
+    ("sweep", "seed"): "sweep=paper",
+    ("experiment", "seed_study"): "experiment=paper",
+}
+
+
+def warn_deprecated_choices() -> None:
+    """One warning per renamed option the run selected (kept as aliases for one release)."""
+    try:
+        choices = HydraConfig.get().runtime.choices
+    except ValueError:
+        return
+    for (group, old), new in DEPRECATED_CHOICES.items():
+        if choices.get(group) == old:
+            log.warning("%s=%s is deprecated and will be removed: use %s", group, old, new)
+
+
 def is_multirun() -> bool:
     try:
         return HydraConfig.get().mode == RunMode.MULTIRUN
@@ -69,6 +87,7 @@ def run_job(
         train(cfg)
         return None
     run_dir = Path(cfg.paths.output_dir)
+    warn_deprecated_choices()
     multirun = is_multirun()
     job = f"job {HydraConfig.get().job.num} " if multirun else ""
     if cfg.get("skip_completed") and (done := completed_results(run_dir)) is not None:

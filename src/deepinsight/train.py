@@ -1,7 +1,7 @@
 """Training entry point: compose the config, instantiate, fit, test, write the run directory.
 
 python -m deepinsight.train model=densenet121 data=grayscale
-python -m deepinsight.train -m sweep=seed data.image_size=64 trainer.max_epochs=1
+python -m deepinsight.train -m sweep=paper data.image_size=64 trainer.max_epochs=1
 python -m deepinsight.train hparams_search=densenet121      # Optuna: returns best val AUROC
 """
 
@@ -19,6 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from deepinsight.config import config_dir
+from deepinsight.data.demo import check_data_root
 from deepinsight.distributed import RankGroup, adopt_job_argv, is_rank_zero
 from deepinsight.job import run_job, run_keys
 from deepinsight.resume import resolve_ckpt_path
@@ -53,6 +54,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     Everything is written to ``cfg.paths.output_dir`` (Hydra's run directory), by global rank 0
     only; under DDP every rank runs this same function in that directory.
     """
+    # Before anything resolves the demo-or-disk defaults: an unset root is one line, not a trace.
+    check_data_root(cfg.data.root)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_rank_zero():

@@ -22,6 +22,7 @@ import pandas as pd
 from deepinsight.audit.features import file_features
 from deepinsight.audit.shortcuts import audit_table, verdict_lines
 from deepinsight.cli import compose_command_config, run_command
+from deepinsight.data.demo import is_demo_root, resolve_data_root
 from deepinsight.data.layouts import SPLITS, Sample, discover_evaluation_split, discover_splits
 from deepinsight.errors import EXIT_OK, DeepInsightError, first_line
 from deepinsight.run_outputs import write_json
@@ -125,9 +126,9 @@ def audit_markdown(report: Mapping[str, Any], title: str) -> str:
 
 def audit_split(cfg: Mapping[str, Any]) -> list[Sample]:
     """The labelled samples of ``split`` (all: every split) of ``data.root``."""
-    root = cfg["data"]["root"]
-    if root in (None, "", "???"):
-        raise DeepInsightError("data.root=... is required")
+    if cfg["data"]["root"] == "???":
+        raise DeepInsightError("data.root=... is required: a dataset folder, or demo")
+    root = resolve_data_root(cfg["data"]["root"])  # `demo`: the embedded demo dataset
     layout, split = str(cfg["data"].get("layout") or "auto"), str(cfg["split"])
     if split not in SPLIT_CHOICES:
         raise DeepInsightError(f"split must be one of {SPLIT_CHOICES}, not {split!r}")
@@ -150,8 +151,9 @@ def run(argv: Sequence[str]) -> int:
         samples, int(cfg["num_workers"]), float(cfg["flag_above"]),
         int(cfg["n_bootstrap"]), int(cfg["seed"]),
     )  # fmt: skip
-    root = Path(str(cfg["data"]["root"])).expanduser().resolve()
-    output = Path(str(cfg["output"] or Path("audits") / (root.name or "dataset")))
+    root = Path(resolve_data_root(cfg["data"]["root"])).expanduser().resolve()
+    label = "demo" if is_demo_root(cfg["data"]["root"]) else root.name or "dataset"
+    output = Path(str(cfg["output"] or Path("audits") / label))
     write_audit(output, report, f"{root} ({cfg['split']})")
     print("\n".join(report["verdict"]))
     print(f"Audit: {output.resolve() / 'audit.md'}", file=sys.stderr)

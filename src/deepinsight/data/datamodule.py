@@ -22,7 +22,13 @@ from deepinsight.data.decoded_cache import (
     keep_batch,
     one_torch_thread,
 )
-from deepinsight.data.demo import default_cache_dir, ensure_demo_dataset, is_demo_root
+from deepinsight.data.demo import (
+    DEMO_ROOT,
+    check_data_root,
+    default_cache_dir,
+    ensure_demo_dataset,
+    is_demo_root,
+)
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS
 from deepinsight.data.layouts import SPLITS, DatasetSplits, discover_splits
 from deepinsight.data.transforms import build_transforms, make_preprocessing, parse_variant
@@ -34,24 +40,25 @@ log = logging.getLogger(__name__)
 
 class DeepfakeDataModule(L.LightningDataModule):
     """Real-vs-fake images for one input variant (``rgb``, ``grayscale`` or ``augmented``,
-    optionally ``+blurjpeg``).
+    optionally ``+affine``, ``+blurjpeg``).
 
-    With ``root=None`` it uses the embedded demo dataset (built on first use); otherwise the
+    With ``root="demo"`` it uses the embedded demo dataset (built on first use); otherwise the
     Kaggle 140k layout or a ``ROOT/{train,valid,test}/{real,fake}`` tree. Every image is decoded
     once in :meth:`resolve`, so unreadable files are skipped (or fail the run) before training.
 
     With ``decoded_cache`` (the default) that one decode also fills a memory-mapped uint8 copy
     of every image at the training size (:mod:`deepinsight.data.decoded_cache`), and every
-    epoch reads batches from it instead of decoding JPEGs: 8x ImageFolder + PIL at 224 px on 2
-    cores (``benchmarks/loader_throughput.py``). Loaders then yield uint8 batches (augmented
-    per image on the training split only) and :meth:`on_after_batch_transfer` scales them to
-    [0, 1] on the device, bit-identical to the JPEG pipeline that ``predict`` runs.
+    epoch reads batches from it instead of decoding JPEGs: 2.17x ImageFolder + PIL at 224 px
+    with 2 workers (``benchmarks/loader_throughput.py``; AVX-512 BF16 CPU, 2026-11-27). Loaders
+    then yield uint8 batches (augmented per image on the training split only) and
+    :meth:`on_after_batch_transfer` scales them to [0, 1] on the device, bit-identical to the
+    JPEG pipeline that ``predict`` runs.
     """
 
     def __init__(
         self,
         variant: str = "rgb",
-        root: str | None = None,
+        root: str = DEMO_ROOT,
         image_size: int = 224,
         batch_size: int = 32,
         num_workers: int = 0,
@@ -66,10 +73,19 @@ class DeepfakeDataModule(L.LightningDataModule):
         prefetch_factor: int | None = None,
         resize: str = "bilinear_antialias",
         layout: str = "auto",
+        cache_dir: str | None = None,
+        color: str | None = None,
+        augment: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        # ``color`` and ``augment`` are the config's composable choices; conf/data/rgb.yaml
+        # names ``variant`` from them (di.variant), and the variant alone decides the pipeline.
+        del color, augment
         self.variant = variant
+        check_data_root(root)
         self.root = root
+        # The demo, the image-check records and the decoded cache (paths.cache_dir).
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
         self.num_workers = int(num_workers)
@@ -122,6 +138,7 @@ class DeepfakeDataModule(L.LightningDataModule):
                     samples = drop_unreadable(
                         samples, split, self.on_bad_file, self.max_pixels,
                         on_decoded=cache.write if cache else None, index=index,
+                        cache_dir=self.cache_dir,
                     )  # fmt: skip
             check_split(samples, split)
             if cache is not None:
@@ -139,7 +156,7 @@ class DeepfakeDataModule(L.LightningDataModule):
             build_transforms(self.variant, self.image_size, False, resize=self.resize)
         ).decode
         return DecodedCache(
-            samples, decode, self.image_size, default_cache_dir(), self.max_pixels, index
+            samples, decode, self.image_size, self.cache_dir, self.max_pixels, index
         )
 
     @staticmethod
@@ -163,7 +180,7 @@ class DeepfakeDataModule(L.LightningDataModule):
         """``root``, or the embedded demo dataset's folder (built on first use)."""
         if not self.uses_demo:
             return self.root
-        return ensure_demo_dataset(**self.demo)
+        return ensure_demo_dataset(self.cache_dir, **self.demo)
 
     def setup(self, stage: str | None = None) -> None:
         self.resolve()

@@ -61,17 +61,36 @@ GENERATORS = ("decoder", "upconv")
 # each `di.if_demo`: 7 epochs, batch 64, 64 px), Adam 1e-3, 2 CPU cores: about 14 s a DenseNet121
 # epoch; see experiments/demo_generator/README.md.
 
-# What data.root holds when it asks for the demo dataset: unset, empty, or the text "null".
-_DEMO_ROOTS = (None, "", "null")
+# The value of data.root that asks for the embedded demo dataset. It is a named choice, not an
+# empty value: `data.root=$DATA` with DATA unset must fail, not quietly train on the demo. A
+# folder that is literally called "demo" is written ./demo.
+DEMO_ROOT = "demo"
+# What an unset root looks like after Hydra and OmegaConf: null, empty, the text "null".
+_UNSET_ROOTS = (None, "", "null", "None")
 
 
 def is_demo_root(root: Any) -> bool:
     """Whether ``data.root`` means the embedded demo dataset rather than a folder on disk.
 
     The one rule for "demo or disk?": the config's demo-or-dataset defaults (``di.if_demo``)
-    and the DataModule both ask it, so they never disagree.
+    and the DataModule both ask it, so they never disagree. An unset or empty root is an error.
     """
-    return root in _DEMO_ROOTS
+    check_data_root(root)
+    return str(root) == DEMO_ROOT
+
+
+def resolve_data_root(root: Any) -> str:
+    """A command's ``data.root`` as a folder: ``demo`` becomes the default demo dataset's."""
+    return str(ensure_demo_dataset()) if is_demo_root(root) else str(root)
+
+
+def check_data_root(root: Any) -> None:
+    """A one-line error for an unset or empty ``data.root`` (e.g. ``data.root=$DATA``, unset)."""
+    if root is None or str(root).strip() in _UNSET_ROOTS:
+        raise DeepInsightError(
+            f"data.root is empty ({root!r}): give a dataset folder, e.g. data.root=/data/140k, "
+            f"or data.root={DEMO_ROOT} for the embedded demo dataset"
+        )
 
 
 MANIFEST_NAME = "demo_manifest.json"

@@ -2,7 +2,7 @@
 
 Building the default demo (three small decoders trained, 2,400 images rendered) takes about
 22 s on a 2-core CPU without AVX-512, a fifth of the Quickstart's two-minute budget there
-(README, Speed). The package therefore carries the default build as a 6 MB archive,
+(docs/speed.md). The package therefore carries the default build as a 6 MB archive,
 ``demo_default.tar.gz``, which ``ensure_demo_dataset`` unpacks into the cache in well under a
 second. Any other parameters (``data.demo.seed=1``, more images, ``generator=upconv``) are
 built as before.

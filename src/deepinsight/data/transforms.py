@@ -1,8 +1,11 @@
 """Input pipelines for the seed's three variants, built from torchvision transforms v2.
 
 A variant may carry modifiers after ``+``: ``grayscale+blurjpeg`` is the grayscale variant
-trained with CNNDetection's Blur+JPEG augmentation (Wang et al., CVPR 2020). Modifiers change
-the training split only, so the evaluation preprocessing is the base variant's.
+trained with CNNDetection's Blur+JPEG augmentation (Wang et al., CVPR 2020), and
+``grayscale+affine`` the grayscale variant with the seed's affine augmentation (``augmented``
+is ``rgb`` with it, the seed's name). Modifiers change the training split only, so the
+evaluation preprocessing is the base variant's. The configs build the name from their
+composable choices (``data.color``, ``augment=...``) with :func:`variant_name`.
 
 The evaluation pipeline is described by a small ``preprocessing`` dict that is stored in every
 checkpoint; ``build_eval_transform(preprocessing)`` rebuilds it exactly at inference time.
@@ -22,7 +25,23 @@ from deepinsight.errors import DeepInsightError
 VARIANTS = ("rgb", "grayscale", "augmented")
 # Training-only modifiers a variant may add after "+", e.g. "rgb+blurjpeg".
 BLUR_JPEG = "blurjpeg"
-MODIFIERS = (BLUR_JPEG,)
+AFFINE = "affine"
+MODIFIERS = (AFFINE, BLUR_JPEG)
+COLORS = ("rgb", "grayscale")
+
+
+def variant_name(color: str, affine: bool = False, blur_jpeg: bool = False) -> str:
+    """The variant named by the configs' composable choices, in the seed's spelling.
+
+    ``("rgb", affine=True)`` -> ``"augmented"``; ``("grayscale", True, True)`` ->
+    ``"grayscale+affine+blurjpeg"``. Results, run names and W&B keep these names.
+    """
+    if color not in COLORS:
+        raise DeepInsightError(f"unknown data.color '{color}'; choose one of: {', '.join(COLORS)}")
+    name = "augmented" if color == "rgb" and affine else color
+    if affine and color != "rgb":
+        name += f"+{AFFINE}"
+    return name + (f"+{BLUR_JPEG}" if blur_jpeg else "")
 
 
 def parse_variant(variant: str) -> tuple[str, tuple[str, ...]]:
@@ -31,6 +50,8 @@ def parse_variant(variant: str) -> tuple[str, tuple[str, ...]]:
     if base not in VARIANTS:
         raise DeepInsightError(f"unknown data variant '{variant}'; choose one of: {VARIANTS}")
     for modifier in modifiers:
+        if modifier == AFFINE and base == "augmented":
+            raise DeepInsightError(f"'{variant}': augmented already has the affine augmentation")
         if modifier not in MODIFIERS:
             raise DeepInsightError(
                 f"unknown data variant modifier '+{modifier}' in '{variant}'; "
@@ -155,7 +176,7 @@ def build_transforms(
     augment: list[v2.Transform] = []
     if BLUR_JPEG in modifiers:
         augment.append(build_blur_jpeg(**dict(blur_jpeg or {})))
-    if base == "augmented":
+    if base == "augmented" or AFFINE in modifiers:
         augment.append(build_train_augmentation(**dict(augmentation or {})))
     if not augment:
         return eval_transform
