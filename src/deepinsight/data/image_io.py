@@ -9,8 +9,10 @@ Anything that is not a usable image (empty, truncated, not an image at all, or t
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageFile, ImageOps
 
@@ -50,22 +52,34 @@ def load_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     try:
         if path.stat().st_size == 0:
             raise ImageLoadError("empty file")
-        with warnings.catch_warnings():
-            # Size is policed by max_pixels below; PIL's warning would only be noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path, formats=DECODER_FORMATS) as img:
-                check_pixel_count(img, max_pixels)
-                decode_strictly(img)
-                img = ImageOps.exif_transpose(img)
-        return to_rgb(img)
-    except ImageLoadError:
-        raise
+        return _decode(path, max_pixels)
     except FileNotFoundError:
         raise ImageLoadError("file not found") from None
     except IsADirectoryError:
         raise ImageLoadError("is a directory, not a file") from None
     except PermissionError:
         raise ImageLoadError("permission denied") from None
+
+
+def decode_image_bytes(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """:func:`load_image` for bytes in memory (an upload): the same rules, the same reasons."""
+    if not data:
+        raise ImageLoadError("empty file")
+    return _decode(io.BytesIO(data), max_pixels)
+
+
+def _decode(source: Path | BinaryIO, max_pixels: int | None) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # Size is policed by max_pixels below; PIL's warning would only be noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(source, formats=DECODER_FORMATS) as img:
+                check_pixel_count(img, max_pixels)
+                decode_strictly(img)
+                img = ImageOps.exif_transpose(img)
+        return to_rgb(img)
+    except (ImageLoadError, FileNotFoundError, IsADirectoryError, PermissionError):
+        raise  # ours already; a path's problems are load_image's to word
     except Image.UnidentifiedImageError:
         raise ImageLoadError(f"not an image, or not a {READABLE_FORMATS} file") from None
     except Image.DecompressionBombError as err:

@@ -1,0 +1,3 @@
+from deepinsight.serve.cli import main
+
+main()

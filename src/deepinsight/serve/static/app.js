@@ -1,0 +1,169 @@
+// DeepInsight web page: choose or drop an image, POST it to /predict, show the verdict.
+// document.body.dataset.state is idle | scoring | done | error (the tests wait on it).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const fileInput = $("file-input");
+const camToggle = $("cam-toggle");
+const dropZone = $("drop-zone");
+const errorBox = $("error");
+const preview = $("preview");
+const heatmap = $("heatmap");
+
+const STATUS = {
+  idle: "Choose an image to score.",
+  scoring: "Scoring…",
+  done: "Done. Choose another image to score it.",
+  error: "Something went wrong: see the message above.",
+};
+
+let currentFile = null;
+let previewUrl = null;
+let requestId = 0; // an answer to a request that a newer one replaced is dropped
+
+function setState(state) {
+  document.body.dataset.state = state;
+  $("status").textContent = STATUS[state];
+}
+
+function showError(message) {
+  errorBox.textContent = message;
+  errorBox.hidden = false;
+}
+
+function hideError() {
+  errorBox.hidden = true;
+  errorBox.textContent = "";
+}
+
+// The server's one-line message ({"error": ...}), or the HTTP status when the body has none.
+function errorMessage(response, body) {
+  if (body && typeof body.error === "string" && body.error) return body.error;
+  return `The server answered HTTP ${response.status} ${response.statusText}`.trim() + ".";
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch (_) {
+    return null;
+  }
+}
+
+async function loadInfo() {
+  try {
+    const response = await fetch("/info");
+    const info = parseJson(await response.text());
+    if (!response.ok) throw new Error(errorMessage(response, info));
+    $("model").textContent = info && info.model ? info.model : "unknown";
+  } catch (err) {
+    $("model").textContent = "unknown";
+    showError(`Could not read the model's description (/info): ${err.message}`);
+  }
+}
+
+function choose(file) {
+  if (!file) return;
+  currentFile = file;
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = URL.createObjectURL(file);
+  preview.hidden = false;
+  preview.src = previewUrl;
+  $("filename").textContent = file.name;
+  $("result").hidden = false;
+  score();
+}
+
+async function score() {
+  if (!currentFile) return;
+  const id = ++requestId;
+  const cam = camToggle.checked;
+  hideError();
+  $("verdict-panel").hidden = true;
+  $("heatmap-figure").hidden = true;
+  setState("scoring");
+
+  const form = new FormData();
+  form.append("file", currentFile, currentFile.name);
+  try {
+    let response;
+    try {
+      response = await fetch("/predict?cam=" + cam, { method: "POST", body: form });
+    } catch (err) {
+      throw new Error(`Could not reach the server (${err.message}).`);
+    }
+    const body = parseJson(await response.text());
+    if (id !== requestId) return;
+    if (!response.ok) throw new Error(errorMessage(response, body));
+    if (!body || typeof body.score !== "number") {
+      throw new Error("The server's answer holds no score.");
+    }
+    await show(body, cam);
+    if (id !== requestId) return;
+    setState("done");
+  } catch (err) {
+    if (id !== requestId) return;
+    showError(err.message);
+    setState("error");
+  }
+}
+
+async function show(body, cam) {
+  const verdict = $("verdict");
+  const fake = body.prediction === "fake";
+  verdict.textContent = fake ? "FAKE" : "REAL";
+  verdict.className = "verdict " + (fake ? "fake" : "real");
+  $("score").textContent = body.score.toFixed(4);
+  $("score").dataset.value = String(body.score); // the full value, for tests and copy-paste
+  $("threshold").textContent = Number(body.threshold).toFixed(4);
+  if (body.model) $("model").textContent = body.model;
+  if (cam) {
+    if (!body.cam_png) throw new Error("The server sent no heatmap.");
+    heatmap.src = "data:image/png;base64," + body.cam_png;
+    try {
+      await heatmap.decode();
+    } catch (_) {
+      throw new Error("The server's heatmap is not an image the browser can show.");
+    }
+    $("heatmap-figure").hidden = false;
+  }
+  $("verdict-panel").hidden = false;
+}
+
+// A file the browser cannot display (e.g. TIFF) is still scored; only its preview is dropped.
+preview.addEventListener("error", () => {
+  if (!preview.src) return;
+  preview.hidden = true;
+  $("filename").textContent = `${currentFile ? currentFile.name : ""} (no preview in this browser)`;
+});
+
+fileInput.addEventListener("change", () => {
+  choose(fileInput.files[0]);
+  fileInput.value = ""; // so that choosing the same file again scores it again
+});
+
+// Re-score the current image when the heatmap is switched on or off.
+camToggle.addEventListener("change", score);
+
+// Drops anywhere on the page are taken (the browser would otherwise open the file instead).
+let dragDepth = 0;
+window.addEventListener("dragenter", (event) => {
+  event.preventDefault();
+  dragDepth += 1;
+  dropZone.classList.add("dragover");
+});
+window.addEventListener("dragleave", () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) dropZone.classList.remove("dragover");
+});
+window.addEventListener("dragover", (event) => event.preventDefault());
+window.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dragDepth = 0;
+  dropZone.classList.remove("dragover");
+  const files = event.dataTransfer ? event.dataTransfer.files : null;
+  if (files && files.length) choose(files[0]);
+});
+
+setState("idle");
+loadInfo();
