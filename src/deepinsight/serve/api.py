@@ -40,7 +40,9 @@ class Item:
 
 
 class DetectorAPI(ls.LitAPI):
-    def __init__(self, ckpt: str, max_pixels: int | None, max_batch_size: int, batch_timeout: float):
+    def __init__(
+        self, ckpt: str, max_pixels: int | None, max_batch_size: int, batch_timeout: float
+    ):
         super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
         self.ckpt = ckpt
         self.max_pixels = max_pixels
@@ -65,7 +67,9 @@ class DetectorAPI(ls.LitAPI):
     def predict(self, x: Item | list[Item]) -> Any:
         items = x if isinstance(x, list) else [x]
         scores = self.detector.score(torch.stack([item.image for item in items]))
-        results = [self._result(item, float(score), len(items)) for item, score in zip(items, scores)]
+        results = [
+            self._result(item, float(score), len(items)) for item, score in zip(items, scores)
+        ]
         return results if isinstance(x, list) else results[0]
 
     def unbatch(self, output: list[dict[str, Any]]) -> list[dict[str, Any]]:

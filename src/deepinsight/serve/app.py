@@ -71,7 +71,7 @@ def accelerator(options: ServeOptions, info: dict[str, Any]) -> str:
 
 
 def build_server(options: ServeOptions, info: dict[str, Any] | None = None) -> ls.LitServer:
-    """The LitServer for ``options`` (not started): ``server.run(...)`` or LitServe's test helper."""
+    """The LitServer for ``options``, not started: ``server.run()``, or LitServe's test helper."""
     info = info or model_info(options.ckpt)
     api = DetectorAPI(
         options.ckpt, options.max_pixels, options.max_batch_size, options.batch_timeout
@@ -94,7 +94,10 @@ def build_server(options: ServeOptions, info: dict[str, Any] | None = None) -> l
     document = {
         **info,
         "device": device,
-        "batching": {"max_batch_size": options.max_batch_size, "batch_timeout": options.batch_timeout},
+        "batching": {
+            "max_batch_size": options.max_batch_size,
+            "batch_timeout": options.batch_timeout,
+        },
         "limits": {"max_body_mb": options.max_body_mb, "max_pixels": options.max_pixels},
         "faces": options.faces,
     }
@@ -121,6 +124,10 @@ def add_page_and_info(server: ls.LitServer, document: dict[str, Any]) -> None:
         body, media_type = assets[name]
         return Response(body, media_type=media_type)
 
+    # LitServe answers "/" with a plain "litserve running": the page replaces it.
+    server.app.router.routes = [
+        route for route in server.app.router.routes if getattr(route, "path", None) != "/"
+    ]
     server.app.add_api_route("/info", info, methods=["GET"])
     server.app.add_api_route("/", page, methods=["GET"])
     server.app.add_api_route("/static/{name}", asset, methods=["GET"])

@@ -23,7 +23,9 @@ def run(argv: Sequence[str]) -> int:
     options = ServeOptions(**compose_command_config(CONFIG_NAME, argv))
     info = model_info(options.ckpt)  # a model that cannot be loaded stops here, in one line
     server = build_server(options, info)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+    )
     print(
         f"serving {info['model']} ({info['file']}) at http://{options.host}:{options.port}/ "
         f"(threshold {info['threshold']:.4f}, device {accelerator(options, info)})",

@@ -98,7 +98,9 @@ class UploadGate:
             if scope["method"] != "POST":
                 raise UploadError(405, f"{scope['method']} is not allowed here; use POST")
             body = await self._read_body(scope, receive)
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+            }
             upload = parse_upload(headers.get("content-type", ""), body, _query(scope))
             # Decoding is CPU work: off the event loop, so other requests keep being served.
             await anyio.to_thread.run_sync(decode_image_bytes, upload.data, self.max_pixels)
@@ -117,7 +119,11 @@ class UploadGate:
         ).encode()
         forwarded = dict(scope)
         forwarded["headers"] = [
-            *[(k, v) for k, v in scope["headers"] if k.lower() not in (b"content-type", b"content-length")],
+            *[
+                (k, v)
+                for k, v in scope["headers"]
+                if k.lower() not in (b"content-type", b"content-length")
+            ],
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),
         ]
@@ -154,7 +160,14 @@ class UploadGate:
     @staticmethod
     async def _refuse(scope: Scope, send: Send, status: int, reason: str) -> None:
         client = scope.get("client") or ("?", 0)
-        log.info("refused %s %s from %s: %d %s", scope["method"], scope["path"], client[0], status, reason)
+        log.info(
+            "refused %s %s from %s: %d %s",
+            scope["method"],
+            scope["path"],
+            client[0],
+            status,
+            reason,
+        )
         headers = [(b"allow", b"POST")] if status == 405 else []
         await send_json(send, status, {"error": reason}, headers)
 
@@ -164,7 +177,10 @@ def _query(scope: Scope) -> str:
 
 
 async def send_json(
-    send: Send, status: int, document: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    document: dict[str, Any],
+    headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     body = json.dumps(document).encode()
     await send(

@@ -14,7 +14,7 @@ const STATUS = {
   idle: "Choose an image to score.",
   scoring: "Scoring…",
   done: "Done. Choose another image to score it.",
-  error: "Something went wrong: see the message above.",
+  error: "The image was not scored:",
 };
 
 let currentFile = null;
