@@ -1,8 +1,10 @@
-"""DDP on CPU: two gloo processes under Hydra, as a single run and inside a multirun.
+"""DDP on CPU: two gloo processes per job under Hydra, two jobs in one multirun.
 
-The single run uses a test and a validation split of 23 images, which two ranks cannot share
-evenly, and W&B set online against a closed local port (it must fall back to offline, once).
+The data has a test and a validation split of 23 images, which two ranks cannot share evenly,
+and W&B is set online against a closed local port (it must fall back to offline, once).
 ``helpers.run_probes.RankRecorder`` reports what each rank saw, so the ranks can be compared.
+Job 0 is examined as a run; both jobs show that a multirun's jobs each run their own DDP group.
+(One multirun serves both, which saves the suite a separate single run.)
 """
 
 from __future__ import annotations
@@ -48,22 +50,24 @@ def uneven_dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ddp_run(uneven_dataset, tmp_path_factory):
+def ddp_sweep(uneven_dataset, tmp_path_factory):
     base = tmp_path_factory.mktemp("ddp")
-    run_dir, probes = base / "run", base / "probes"
+    sweep_dir = base / "sweep"
     closed = socket.socket()  # bound, never listening: connections to it are refused
     closed.bind(("127.0.0.1", 0))
     with closed:
         proc = run_cli(
             [
+                "-m",
                 *TINY,
                 *DDP_CPU,
                 "logger=wandb",
                 f"data.root={uneven_dataset}",
                 "trainer.max_epochs=2",
+                "seed=1,2",
                 "+callbacks.recorder._target_=helpers.run_probes.RankRecorder",
-                f"+callbacks.recorder.out_dir={probes}",
-                f"hydra.run.dir={run_dir}",
+                "+callbacks.recorder.out_dir=${paths.output_dir}/probes",
+                f"hydra.sweep.dir={sweep_dir}",
             ],
             cwd=base,
             env={
@@ -74,8 +78,16 @@ def ddp_run(uneven_dataset, tmp_path_factory):
             timeout=900,
         )
     assert proc.returncode == 0, proc.stdout[-4000:]
+    return sweep_dir, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def ddp_run(ddp_sweep):
+    """Job 0 of the sweep, looked at as one run: its directory, its ranks' probes, the log."""
+    sweep_dir, output = ddp_sweep
+    run_dir, probes = sweep_dir / "0", sweep_dir / "0" / "probes"
     ranks = [json.loads((probes / f"rank{r}.json").read_text()) for r in (0, 1)]
-    return run_dir, ranks, proc.stdout
+    return run_dir, ranks, output
 
 
 def image_files(root: Path, split: str) -> set[str]:
@@ -164,29 +176,8 @@ def test_wandb_unreachable_falls_back_offline_and_warns_once(ddp_run):
     assert list(offline.glob("*.wandb"))
 
 
-@pytest.fixture(scope="module")
-def ddp_multirun(uneven_dataset, tmp_path_factory):
-    base = tmp_path_factory.mktemp("ddp_multirun")
-    sweep_dir = base / "sweep"
-    proc = run_cli(
-        [
-            "-m",
-            *TINY,
-            *DDP_CPU,
-            f"data.root={uneven_dataset}",
-            "trainer.max_epochs=1",
-            "seed=1,2",
-            f"hydra.sweep.dir={sweep_dir}",
-        ],
-        cwd=base,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:]
-    return sweep_dir, proc.stdout
-
-
-def test_multirun_jobs_each_run_ddp_in_their_own_directory(ddp_multirun):
-    sweep_dir, output = ddp_multirun
+def test_multirun_jobs_each_run_ddp_in_their_own_directory(ddp_sweep):
+    sweep_dir, output = ddp_sweep
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1"]
     for job, seed in (("0", 1), ("1", 2)):
         run = sweep_dir / job
