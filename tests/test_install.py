@@ -117,6 +117,22 @@ def test_wheel_ships_the_configs(wheel_env, clean_env):
         return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.yaml"))
 
     assert yaml_files(Path(conf)) == yaml_files(REPO / "conf")
+    # The server's web page ships too: it is read from the package, never from the checkout.
+    static = _run(
+        [
+            wheel_env["bin"] / "python",
+            "-c",
+            "from importlib import resources; folder = resources.files('deepinsight.serve');"
+            "print(folder); print(*sorted(p.name for p in folder.joinpath('static').iterdir()))",
+        ],
+        wheel_env["cwd"],
+        clean_env,
+    )
+    assert static.returncode == 0, static.stderr[-3000:]
+    folder, names = static.stdout.splitlines()
+    assert Path(folder).is_relative_to(wheel_env["env"])
+    shipped = sorted(p.name for p in (REPO / "src/deepinsight/serve/static").iterdir())
+    assert names.split() == shipped and "index.html" in shipped
 
 
 @pytest.mark.slow

@@ -72,7 +72,9 @@ def test_health_info_and_page(client, ckpt):
     for asset in ("app.js", "style.css"):
         assert f"/static/{asset}" in page.text
         assert client.get(f"/static/{asset}").status_code == 200
-    assert client.get("/static/..%2F__init__.py").status_code == 404
+    for missing in ("/static/..%2F__init__.py", "/static/nothing.js", "/no/such/page"):
+        response = client.get(missing)
+        assert response.status_code == 404 and "error" in response.json(), missing
 
 
 def test_scores_equal_predict_through_multipart_raw_and_batches(client, ckpt, tmp_path):

@@ -10,9 +10,11 @@ from typing import Any
 import litserve as ls
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deepinsight.errors import DeepInsightError
 from deepinsight.inference import load_detector
+from deepinsight.inference.torch_detector import resolve_device
 from deepinsight.serve.api import DetectorAPI
 from deepinsight.serve.uploads import UploadGate
 
@@ -65,9 +67,10 @@ def model_info(ckpt: str) -> dict[str, Any]:
 
 
 def accelerator(options: ServeOptions, info: dict[str, Any]) -> str:
+    """The device the workers use: ``cuda`` or ``cpu`` (an unusable ``cuda`` is one line)."""
     if info["kind"] == "onnx":
         return "cpu"  # ONNX models run on onnxruntime's CPU provider
-    return options.device
+    return resolve_device(options.device)
 
 
 def build_server(options: ServeOptions, info: dict[str, Any] | None = None) -> ls.LitServer:
@@ -128,6 +131,12 @@ def add_page_and_info(server: ls.LitServer, document: dict[str, Any]) -> None:
     server.app.router.routes = [
         route for route in server.app.router.routes if getattr(route, "path", None) != "/"
     ]
+    async def as_error(request: Any, exc: StarletteHTTPException) -> JSONResponse:
+        """Every HTTP error of every route in the ``{"error": ...}`` form, no traceback."""
+        reason = exc.detail if exc.status_code < 500 else "internal error"
+        return JSONResponse({"error": str(reason)}, status_code=exc.status_code)
+
+    server.app.add_exception_handler(StarletteHTTPException, as_error)
     server.app.add_api_route("/info", info, methods=["GET"])
     server.app.add_api_route("/", page, methods=["GET"])
     server.app.add_api_route("/static/{name}", asset, methods=["GET"])

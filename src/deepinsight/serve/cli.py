@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Sequence
 
 from deepinsight.cli import compose_command_config, run_command
@@ -31,6 +33,7 @@ def run(argv: Sequence[str]) -> int:
         f"(threshold {info['threshold']:.4f}, device {accelerator(options, info)})",
         flush=True,
     )
+    stop_on_sigterm()
     server.run(
         host=options.host,
         port=options.port,
@@ -39,6 +42,25 @@ def run(argv: Sequence[str]) -> int:
         num_api_servers=1,
     )
     return EXIT_OK
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (``kill``, ``docker stop``, systemd) shuts down like Ctrl+C, workers included.
+
+    LitServe's shutdown of its worker and API-server processes runs on KeyboardInterrupt only;
+    a plain SIGTERM would end the main process and leave those serving on the port. Processes it
+    forks inherit this handler, so it acts in the main process only.
+    """
+    main_pid = os.getpid()
+
+    def stop(signum: int, frame: object) -> None:
+        if os.getpid() != main_pid:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
