@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,11 @@ class DetectorAPI(ls.LitAPI):
     def __init__(
         self, ckpt: str, max_pixels: int | None, max_batch_size: int, batch_timeout: float
     ):
-        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
+        with warnings.catch_warnings():
+            # LitServe warns when batch/unbatch exist but max_batch_size is 1: here that is the
+            # user's choice (scoring one at a time), and predict handles both.
+            warnings.filterwarnings("ignore", message=".*batch and unbatch methods")
+            super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
         self.ckpt = ckpt
         self.max_pixels = max_pixels
 

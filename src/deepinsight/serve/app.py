@@ -131,6 +131,7 @@ def add_page_and_info(server: ls.LitServer, document: dict[str, Any]) -> None:
     server.app.router.routes = [
         route for route in server.app.router.routes if getattr(route, "path", None) != "/"
     ]
+
     async def as_error(request: Any, exc: StarletteHTTPException) -> JSONResponse:
         """Every HTTP error of every route in the ``{"error": ...}`` form, no traceback."""
         reason = exc.detail if exc.status_code < 500 else "internal error"
