@@ -170,22 +170,20 @@ def test_uploads_are_parsed_in_memory(monkeypatch):
 
 
 def test_internal_errors_are_5xx_without_a_traceback():
-    from deepinsight.serve.uploads import as_json_errors
+    from starlette.exceptions import HTTPException
 
-    sent = []
+    from deepinsight.serve.app import http_error_as_json
 
-    async def send(message):
-        sent.append(message)
+    def answer(status: int, detail: str) -> tuple[int, dict]:
+        response = asyncio.run(http_error_as_json(None, HTTPException(status, detail)))
+        return response.status_code, json.loads(response.body)
 
-    async def fail():
-        wrapped = as_json_errors(send)
-        trace = json.dumps({"detail": "Traceback (most recent call last): secret"}).encode()
-        await wrapped({"type": "http.response.start", "status": 500, "headers": []})
-        await wrapped({"type": "http.response.body", "body": trace})
-
-    asyncio.run(fail())
-    assert sent[0]["status"] == 500
-    assert json.loads(sent[1]["body"]) == {"error": "internal error"}
+    assert answer(500, "Traceback (most recent call last): secret") == (
+        500,
+        {"error": "internal error"},
+    )
+    assert answer(504, "Request timed out") == (504, {"error": "the model did not answer in time"})
+    assert answer(404, "no such file") == (404, {"error": "no such file"})
 
 
 def test_a_model_that_cannot_be_loaded_stops_the_start_in_one_line(tmp_path, capsys):

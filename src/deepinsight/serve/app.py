@@ -108,6 +108,17 @@ def build_server(options: ServeOptions, info: dict[str, Any] | None = None) -> l
     return server
 
 
+async def http_error_as_json(request: Any, exc: StarletteHTTPException) -> JSONResponse:
+    """Every HTTP error in the ``{"error": ...}`` form; a 5xx says no more than one line."""
+    if exc.status_code == 504:
+        reason = "the model did not answer in time"
+    elif exc.status_code >= 500:
+        reason = "internal error"  # LitServe's detail may carry the worker's exception text
+    else:
+        reason = str(exc.detail)
+    return JSONResponse({"error": reason}, status_code=exc.status_code)
+
+
 def add_page_and_info(server: ls.LitServer, document: dict[str, Any]) -> None:
     assets = {
         entry.name: (entry.read_bytes(), STATIC_TYPES[Path(entry.name).suffix])
@@ -132,12 +143,8 @@ def add_page_and_info(server: ls.LitServer, document: dict[str, Any]) -> None:
         route for route in server.app.router.routes if getattr(route, "path", None) != "/"
     ]
 
-    async def as_error(request: Any, exc: StarletteHTTPException) -> JSONResponse:
-        """Every HTTP error of every route in the ``{"error": ...}`` form, no traceback."""
-        reason = exc.detail if exc.status_code < 500 else "internal error"
-        return JSONResponse({"error": str(reason)}, status_code=exc.status_code)
-
-    server.app.add_exception_handler(StarletteHTTPException, as_error)
+    # Every route's errors, LitServe's /predict ones included (timeouts, worker failures).
+    server.app.add_exception_handler(StarletteHTTPException, http_error_as_json)
     server.app.add_api_route("/info", info, methods=["GET"])
     server.app.add_api_route("/", page, methods=["GET"])
     server.app.add_api_route("/static/{name}", asset, methods=["GET"])

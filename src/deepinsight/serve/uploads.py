@@ -136,7 +136,7 @@ class UploadGate:
             sent = True
             return {"type": "http.request", "body": payload, "more_body": False}
 
-        await self.app(forwarded, replay, as_json_errors(send))
+        await self.app(forwarded, replay, send)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         """The whole body, refusing it (413) as soon as it passes the limit."""
@@ -195,36 +195,3 @@ async def send_json(
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def as_json_errors(send: Send) -> Send:
-    """Rewrite LitServe's error bodies (``{"detail": ...}``) into the ``{"error": ...}`` contract.
-
-    A 5xx never carries more than its one-line reason: no traceback reaches a client.
-    """
-    start: Message | None = None
-    chunks: list[bytes] = []
-
-    async def wrapped(message: Message) -> None:
-        nonlocal start
-        if message["type"] == "http.response.start" and message["status"] >= 400:
-            start = message
-            return
-        if start is None:
-            await send(message)
-            return
-        chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        status = start["status"]
-        try:
-            detail = json.loads(b"".join(chunks) or b"{}").get("detail")
-        except (ValueError, AttributeError):
-            detail = None
-        if status >= 500 or not isinstance(detail, str):
-            detail = "internal error" if status >= 500 else f"request refused ({status})"
-            if status == 504:
-                detail = "the model did not answer in time"
-        await send_json(send, status, {"error": detail})
-
-    return wrapped
