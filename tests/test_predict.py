@@ -286,7 +286,7 @@ def test_command_line_as_documented(tmp_path, ckpt, photos):
     assert [Path(r["path"]) for r in rows] == [photos[0], photos[4], photos[5], *jpgs]
     assert sorted(p.name for p in work.iterdir()) == ["preds.csv"]  # no outputs/, .hydra, logs
     assert result.stdout == ""
-    assert "5 file(s)" in result.stderr and "2 error(s)" in result.stderr
+    assert "5 result(s)" in result.stderr and "2 error(s)" in result.stderr
 
 
 def test_runs_in_process_alongside_an_initialised_hydra(ckpt, photos, capsys):

@@ -153,6 +153,8 @@ def test_checkpoint_carries_preprocessing_and_threshold(cli_run):
         "channels": 3,
         "resize": "bilinear_antialias",
         "scale": "unit",
+        # A folder tree of synthetic images: whole images, not aligned faces.
+        "crops": "whole_images",
     }
     results = json.loads((cli_run / "results.json").read_text())
     assert info["threshold"] == results["decision_threshold"]["value"]

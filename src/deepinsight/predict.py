@@ -1,19 +1,20 @@
-"""Score image files with a trained detector (checkpoint or ONNX) and write one row per file.
+"""Score photos, face crops and videos with a trained detector (checkpoint or ONNX).
 
     python -m deepinsight.predict ckpt=best.ckpt inputs=[a.jpg,photos,"x/*.png"] output=preds.csv
     deepinsight-predict ckpt=model.onnx inputs=photos output=- format=json
-    deepinsight-predict ckpt=best.ckpt inputs=photos cam=true cam_dir=heatmaps
+    deepinsight-predict ckpt=best.ckpt inputs=[photo.jpg,clip.mp4] faces=auto cam=true
 
-Rows are ``path,score,prediction,error`` (score = P(fake); fake iff score >= threshold). A file
-that cannot be used as an image gets a reason in ``error`` and the run goes on.
-Exit codes: 0 every file scored; 3 some files had errors; 2 bad arguments (nothing scored).
+Rows are ``path,kind,frame,time_s,face,box,score,prediction,error`` (score = P(fake); fake iff
+score >= threshold): one per face of a photo (or per image, when images are scored whole), and
+per video one aggregate row and one per sampled frame's face (deepinsight.inference.results).
+A file that cannot be used, or a photo without a face, gets a reason in ``error`` and the run
+goes on. Exit codes: 0 every input scored; 3 some inputs had errors; 2 bad arguments.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn
@@ -23,16 +24,12 @@ from tqdm import tqdm
 from deepinsight.cli import compose_command_config, run_command
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS
 from deepinsight.errors import EXIT_OK, EXIT_SOME_FILES_FAILED, DeepInsightError
-from deepinsight.inference import collect_image_files, iterate_batches, load_detector
-from deepinsight.inference.batches import ImageBatch
-from deepinsight.inference.detector import Detector
-from deepinsight.inference.results import (
-    OUTPUT_FORMATS,
-    STDOUT,
-    PredictionRow,
-    Tally,
-    open_row_writer,
-)
+from deepinsight.faces.policy import FACE_MODES
+from deepinsight.inference import collect_image_files, load_detector
+from deepinsight.inference.aggregate import VIDEO_AGGREGATES
+from deepinsight.inference.inputs import MEDIA_EXTENSIONS
+from deepinsight.inference.results import OUTPUT_FORMATS, STDOUT, Tally, open_row_writer
+from deepinsight.inference.scoring import ScoringOptions, face_policy, score_inputs
 from deepinsight.inference.torch_detector import TorchDetector
 
 CONFIG_NAME = "predict"
@@ -53,6 +50,11 @@ class PredictOptions:
     device: str = "auto"
     cam: bool = False
     cam_dir: str | None = None
+    faces: str = "auto"
+    frames: int = 32
+    video_aggregate: str = "mean"
+    crop_size: int = 256
+    face_detector: Mapping[str, Any] | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> PredictOptions:
@@ -85,7 +87,33 @@ class PredictOptions:
             raise DeepInsightError(f"cam must be true or false, not {values['cam']!r}")
         if values.get("cam") and not values.get("cam_dir"):
             raise DeepInsightError("cam=true needs cam_dir=DIR for the heatmap images")
+        if values.get("faces") is False:  # YAML 1.1 reads a bare off as false
+            values["faces"] = "off"
+        _require_choice("faces", values.get("faces", "auto"), FACE_MODES)
+        _require_choice("video_aggregate", values.get("video_aggregate", "mean"), VIDEO_AGGREGATES)
+        _require_int("frames", values.get("frames", 1), minimum=1)
+        _require_int("crop_size", values.get("crop_size", 1), minimum=16)
+        values["face_detector"] = dict(values.get("face_detector") or {})
         return cls(**values)
+
+    def scoring(self) -> ScoringOptions:
+        """The options of :func:`deepinsight.inference.scoring.score_inputs`."""
+        return ScoringOptions(
+            faces=self.faces,
+            frames=self.frames,
+            video_aggregate=self.video_aggregate,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            max_pixels=self.max_pixels,
+            crop_size=self.crop_size,
+            face_detector=dict(self.face_detector or {}),
+            keep_pictures=self.cam,
+        )
+
+
+def _require_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise DeepInsightError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
 
 
 def _require_int(name: str, value: Any, minimum: int) -> None:
@@ -94,12 +122,12 @@ def _require_int(name: str, value: Any, minimum: int) -> None:
 
 
 def predict(options: PredictOptions) -> int:
-    """Score every input file; write the rows and a summary; return the exit code."""
-    collected = collect_image_files(options.inputs)
+    """Score every input; write the rows and a summary; return the exit code."""
+    collected = collect_image_files(options.inputs, MEDIA_EXTENSIONS)
     for folder in collected.empty_folders:
-        print(f"warning: no image files in {folder}", file=sys.stderr)
+        print(f"warning: no image or video files in {folder}", file=sys.stderr)
     if not collected.files:
-        raise DeepInsightError("the inputs hold no image files")
+        raise DeepInsightError("the inputs hold no image or video files")
     detector = load_detector(options.ckpt, device=options.device)
     if options.cam and not isinstance(detector, TorchDetector):
         raise DeepInsightError(
@@ -107,12 +135,15 @@ def predict(options: PredictOptions) -> int:
             f"{detector.source} ({detector.kind}) does not provide"
         )
     threshold = detector.threshold if options.threshold is None else options.threshold
+    scoring = options.scoring()
+    for line in face_policy(detector, scoring).notices(str(detector.source.name)):
+        print(line, file=sys.stderr)
     files = collected.files
 
     tally = Tally()
     progress = tqdm(
         total=len(files),
-        unit="img",
+        unit="file",
         file=sys.stderr,
         # Shown for runs longer than one batch, on a terminal only (tqdm's None).
         disable=True if len(files) <= options.batch_size else None,
@@ -120,23 +151,15 @@ def predict(options: PredictOptions) -> int:
     with (
         open_row_writer(options.output, options.format) as writer,
         progress,
-        open_cam(options, detector) as cam,
+        open_overlays(options, detector, threshold) as overlays,
     ):
-        batches = iterate_batches(
-            files,
-            detector.preprocessing,
-            options.batch_size,
-            options.num_workers,
-            options.max_pixels,
-        )
-        for batch in batches:
-            rows = score_batch(detector, batch, files, threshold)
-            for row in rows:
+        for scored in score_inputs(detector, files, scoring, threshold):
+            for row in scored.rows:
                 writer.write(row)
                 tally.add(row)
-            if cam is not None:
-                save_batch_overlays(cam, batch, files, Path(str(options.cam_dir)))
-            progress.update(len(rows))
+            if overlays is not None:
+                overlays.write(scored)
+            progress.update(1)
 
     where = "stdout" if options.output == STDOUT else options.output
     origin = "stored" if options.threshold is None else "given"
@@ -148,43 +171,20 @@ def predict(options: PredictOptions) -> int:
     return EXIT_SOME_FILES_FAILED if tally.errors else EXIT_OK
 
 
-def score_batch(
-    detector: Detector, batch: ImageBatch, files: Sequence[Path], threshold: float
-) -> list[PredictionRow]:
-    """The rows of one batch, in file order: scored images and failed files together."""
-    rows: dict[int, PredictionRow] = {
-        index: PredictionRow.failed(str(files[index]), reason)
-        for index, reason in batch.errors.items()
-    }
-    if batch.images is not None:
-        for index, score in zip(batch.indices, detector.score(batch.images)):
-            rows[index] = PredictionRow.scored(str(files[index]), float(score), threshold)
-    return [rows[index] for index in sorted(rows)]
+def open_overlays(options: PredictOptions, detector, threshold: float):
+    """The heatmap writer when cam=true (torch detectors only), else a no-op context."""
+    from contextlib import nullcontext
 
-
-def open_cam(options: PredictOptions, detector: Detector):
-    """A Grad-CAM renderer when cam=true (torch detectors only), else a no-op context."""
     if not options.cam:
         return nullcontext(None)
-    from deepinsight.inference.gradcam import GradCamOverlays
+    from deepinsight.inference.overlays import OverlayWriter
 
     try:
         Path(str(options.cam_dir)).mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DeepInsightError(f"cannot create cam_dir {options.cam_dir}: {err.strerror}") from None
     assert isinstance(detector, TorchDetector)  # checked with a user-facing message in predict
-    return GradCamOverlays(detector.net, detector.preprocessing)
-
-
-def save_batch_overlays(cam, batch: ImageBatch, files: Sequence[Path], cam_dir: Path) -> None:
-    """One PNG per scored image, named ``<row number>_<file stem>.png`` to map back to its row."""
-    from deepinsight.inference.gradcam import save_overlay
-
-    if batch.images is None:
-        return
-    width = len(str(len(files)))
-    for index, overlay in zip(batch.indices, cam.render(batch.images)):
-        save_overlay(overlay, cam_dir / f"{index + 1:0{width}d}_{files[index].stem}.png")
+    return OverlayWriter(detector, Path(str(options.cam_dir)), threshold)
 
 
 def run(argv: Sequence[str]) -> int:

@@ -34,6 +34,8 @@ from deepinsight.data.layouts import SPLITS, DatasetSplits, discover_splits
 from deepinsight.data.transforms import build_transforms, make_preprocessing, parse_variant
 from deepinsight.data.verified_files import FileIndex
 from deepinsight.data.verify import check_split, drop_unreadable
+from deepinsight.errors import DeepInsightError
+from deepinsight.faces.policy import ALIGNED_FACES, TRAINING_CROPS, WHOLE_IMAGES
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class DeepfakeDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         color: str | None = None,
         augment: Mapping[str, Any] | None = None,
+        crops: str | None = None,
     ) -> None:
         super().__init__()
         # ``color`` and ``augment`` are the config's composable choices; conf/data/rgb.yaml
@@ -102,6 +105,11 @@ class DeepfakeDataModule(L.LightningDataModule):
         self.resize = resize
         self.layout = layout
         self.preprocessing = make_preprocessing(variant, self.image_size, resize)
+        if crops is not None and crops not in TRAINING_CROPS:
+            raise DeepInsightError(
+                f"data.crops must be one of {', '.join(TRAINING_CROPS)} or null, not {crops!r}"
+            )
+        self.crops = crops
         self._to_float = v2.ToDtype(torch.float32, scale=True)
         self.decoded_cache = decoded_cache
         self.prefetch_factor = prefetch_factor
@@ -145,6 +153,12 @@ class DeepfakeDataModule(L.LightningDataModule):
                 self.decoded[split] = self._fill_cache(cache, samples)
             clean[split] = samples
         self.splits = DatasetSplits(found.layout, found.root, clean)
+        # What the images are travels with the checkpoint, so predict's faces=auto cuts inputs
+        # the same way: the Kaggle 140k files are FFHQ-aligned faces; anything else counts as
+        # whole images unless data.crops says otherwise.
+        self.preprocessing["crops"] = self.crops or (
+            ALIGNED_FACES if found.layout == "kaggle" else WHOLE_IMAGES
+        )
         sizes = ", ".join(f"{s}={len(v)}" for s, v in clean.items())
         log.info("data: %s layout at %s (%s)", found.layout, found.root, sizes)
         return self.splits
