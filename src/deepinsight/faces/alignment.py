@@ -62,6 +62,14 @@ def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([centre - x - y, centre - x + y, centre + x + y, centre + x - y])
 
 
+def crop_to_image(points: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
+    """Points in the ``size`` px FFHQ crop of ``landmarks`` -> the same points in the image."""
+    quad = ffhq_quad(landmarks)
+    points = np.asarray(points, dtype=np.float64)
+    across, down = (quad[3] - quad[0]) / size, (quad[1] - quad[0]) / size
+    return quad[0] + np.outer(points[:, 0], across) + np.outer(points[:, 1], down)
+
+
 def quad_geometry(quad: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Centre, side length and rotation (degrees, 0 = upright) of a quad."""
     centre = quad.mean(axis=0)

@@ -13,14 +13,18 @@ cuts from the full-resolution image.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from PIL import Image
 
+from deepinsight.faces.dlib_landmarks import DlibLandmarks, check_available
+
 # Landmark order of MTCNN's O-Net, which the alignment relies on.
 LEFT_EYE, RIGHT_EYE, NOSE, MOUTH_LEFT, MOUTH_RIGHT = range(5)
+#: Where the five landmarks come from (``FaceFinder(landmarks=...)``).
+LANDMARK_SOURCES = ("mtcnn", "dlib")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,9 @@ class FaceFinder:
             too few pixels to say anything about how they were made.
         detect_size: images are searched with their longest side reduced to this (never enlarged).
         device: where MTCNN runs (``cpu`` or ``cuda[:N]``).
+        landmarks: ``mtcnn`` keeps MTCNN's five points; ``dlib`` replaces them with those of
+            dlib's 68-point model, as FFHQ computed its crops (deepinsight.faces.dlib_landmarks:
+            needs ``pip install 'deepinsight[ffhq]'``; that model is for non-commercial use).
     """
 
     def __init__(
@@ -64,7 +71,10 @@ class FaceFinder:
         min_face_px: int = 40,
         detect_size: int = 1024,
         device: str = "cpu",
+        landmarks: str = "mtcnn",
     ) -> None:
+        if landmarks not in LANDMARK_SOURCES:
+            raise ValueError(f"landmarks must be 'mtcnn' or 'dlib', not {landmarks!r}")
         # Imported here: facenet-pytorch is only needed once faces are looked for.
         from facenet_pytorch import MTCNN
 
@@ -74,6 +84,10 @@ class FaceFinder:
         # keep_all: every face, ordered by MTCNN (largest first); select_largest only orders.
         self._mtcnn = MTCNN(keep_all=True, select_largest=True, device=torch.device(device))
         self._mtcnn.eval()
+        self._dlib: DlibLandmarks | None = None
+        if landmarks == "dlib":
+            check_available()  # a missing extra fails here, not at the first face
+            self._dlib = DlibLandmarks()
 
     def find(self, images: Sequence[Image.Image]) -> list[list[Face]]:
         """The faces of each image, largest first. Same-sized images share one MTCNN batch
@@ -87,7 +101,8 @@ class FaceFinder:
             arrays = [_detection_array(images[i], factor) for i in indices]
             found = self._detect(arrays)
             for i, faces in zip(indices, found):
-                results[i] = self._keep([face.scaled(1.0 / factor) for face in faces])
+                kept = self._keep([face.scaled(1.0 / factor) for face in faces])
+                results[i] = self._refine(images[i], kept)
         return [faces or [] for faces in results]
 
     def _detect(self, arrays: list[np.ndarray]) -> list[list[Face]]:
@@ -110,6 +125,14 @@ class FaceFinder:
                 ]
             )
         return found
+
+    def _refine(self, image: Image.Image, faces: list[Face]) -> list[Face]:
+        """With ``landmarks=dlib``, each face's five points from dlib's 68, found in the
+        full-resolution image within MTCNN's box."""
+        if self._dlib is None or not faces:
+            return faces
+        pixels = np.asarray(image.convert("RGB"))
+        return [replace(face, landmarks=self._dlib(pixels, face.box)) for face in faces]
 
     def _keep(self, faces: list[Face]) -> list[Face]:
         kept = [
