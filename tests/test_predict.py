@@ -24,6 +24,7 @@ from deepinsight.data.image_io import load_image
 from deepinsight.data.transforms import build_eval_transform
 from deepinsight.errors import EXIT_OK, EXIT_SOME_FILES_FAILED, EXIT_USER_ERROR
 from deepinsight.inference import load_detector
+from deepinsight.inference.results import COLUMNS
 from deepinsight.predict import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +71,8 @@ def test_scores_every_mode_and_format_and_reports_broken_files(tmp_path, ckpt, c
     code, rows, err = predict(capsys, f"ckpt={ckpt}", f"inputs=[{tmp_path / 'zoo'}]")
 
     assert code == EXIT_SOME_FILES_FAILED == 3
-    assert list(rows[0]) == ["path", "score", "prediction", "error"]
+    assert list(rows[0]) == list(COLUMNS)  # path,kind,frame,time_s,face,box,score,prediction,error
+    assert {r["kind"] for r in rows} == {"image"}  # a model trained on whole images
     by_path = {Path(r["path"]): r for r in rows}
     assert set(by_path) == set(good) | set(broken)  # one row per file, nothing else
     for path in good:
@@ -121,9 +123,11 @@ def test_json_output_to_a_file(tmp_path, ckpt, photos, capsys):
     )
     assert code == EXIT_OK and out == ""
     rows = json.loads(output.read_text())
+    whole_image = {"kind": "image", "frame": None, "time_s": None, "face": None, "box": None}
     assert rows == [
         {
             "path": str(photos[0]),
+            **whole_image,
             "score": rows[0]["score"],
             "prediction": rows[0]["prediction"],
             "error": None,
@@ -140,9 +144,11 @@ def test_json_to_stdout_reports_errors_as_null_scores(tmp_path, ckpt, capsys):
         main, [f"ckpt={ckpt}", f"inputs=[{empty}]", "output=-", "format=json"], capsys
     )
     assert code == EXIT_SOME_FILES_FAILED
+    whole_image = {"kind": "image", "frame": None, "time_s": None, "face": None, "box": None}
     assert json.loads(out) == [
-        {"path": str(empty), "score": None, "prediction": None, "error": "empty file"}
-    ]
+        {"path": str(empty), **whole_image, "score": None, "prediction": None,
+         "error": "empty file"}
+    ]  # fmt: skip
 
 
 def test_globs_folders_and_explicit_files(tmp_path, ckpt, photos, capsys):

@@ -137,3 +137,41 @@ def test_a_whole_image_model_warns_when_faces_are_detected(media, tmp_path, caps
     assert rows[0]["kind"] == "image" and "faces=off scores each image whole" in err
     code, _, err = predict_rows(media[1], [f"inputs={folder}", "faces=maybe"], capsys)
     assert code == 2 and "faces must be one of auto, detect, off" in err
+
+
+def test_evaluate_gives_video_and_frame_level_metrics(media, tmp_path, capsys):
+    from deepinsight.evaluate import main as evaluate_main
+
+    folder, ckpt = media
+    (crops,) = FacePolicy("detect").crops([astronaut()])
+    face = crops[0].image
+    for label in ("real", "fake"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+    for i in range(4):  # two real and two fake videos, each a face moving differently
+        frames = [place(face, angle=5 * j - 8 + i, scale=0.5, offset=(3 * j * (i - 1), 0),
+                        canvas=256) for j in range(4)]  # fmt: skip
+        write_video(tmp_path / "data" / ("real", "fake")[i % 2] / f"v{i}.mp4", frames)
+    background(200).save(tmp_path / "data" / "real" / "no_face.png")
+    code, _, err = run_cli(
+        evaluate_main,
+        [f"ckpt={ckpt}", f"data.root={tmp_path / 'data'}", f"output={tmp_path / 'eval'}",
+         "frames=3", "num_workers=0", "n_bootstrap=50", "name=clips"],
+        capsys,
+    )  # fmt: skip
+    assert code == EXIT_OK, err
+    out = tmp_path / "eval" / "clips"
+    results = json.loads((out / "results.json").read_text())
+    assert results["test"]["n"] == 4  # videos, each one score
+    assert [s["path"].rsplit("/", 1)[-1] for s in results["skipped_files"]] == ["no_face.png"]
+    frame_level = results["frame_level"]
+    assert frame_level["n"] == 12 and frame_level["n_videos"] == 4
+    assert "auroc" in frame_level and frame_level["ci95"]["auroc"] is not None
+    frames = list(csv.DictReader((out / "frame_predictions.csv").open()))
+    assert len(frames) == 12 and {r["label"] for r in frames} == {"0", "1"}
+    # Each video's score is the mean of its frames' scores (video_aggregate=mean).
+    videos = {r["path"]: float(r["score"]) for r in csv.DictReader(
+        (out / "test_predictions.csv").open())}  # fmt: skip
+    for path, score in videos.items():
+        own = [float(r["score"]) for r in frames if r["path"] == path]
+        assert score == pytest.approx(sum(own) / len(own), abs=1e-6)
+    assert "frame-level AUROC" in err

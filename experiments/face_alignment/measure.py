@@ -205,6 +205,16 @@ def summarise(faces: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     return summary
 
 
+def training_run(ckpt: Path) -> dict[str, Any] | None:
+    """What the checkpoint's training run recorded about its data (its results.json)."""
+    record = ckpt.parent.parent / "results.json"
+    if not record.is_file():
+        return None
+    run = json.loads(record.read_text())
+    keys = ("model", "data", "dataset", "data_root", "epochs_trained", "seed")
+    return {key: run.get(key) for key in keys} | {"test_auroc": run.get("test", {}).get("auroc")}
+
+
 def environment() -> dict[str, Any]:
     cpu = next(
         (
@@ -261,7 +271,9 @@ def tables(results: dict[str, Any]) -> str:
     s = results["summary"]
     lines = [
         f"Measured {results['environment']['date']} on {results['environment']['cpu']}: "
-        f"{results['n_photos']} photos, {results['n_faces']} faces "
+        f"{results['n_photos']} photos (skimage's astronaut and "
+        f"{results['n_photos'] - 1} files of {results['images'][0].get('repo', '--images')}), "
+        f"{results['n_faces']} faces "
         f"({s['hog_matched_faces']} also found by dlib's HOG detector); no face found in: "
         f"{', '.join(results['photos_without_faces']) or 'none'}.",
         "",
@@ -289,7 +301,7 @@ def tables(results: dict[str, Any]) -> str:
              "hog_box_vs_mtcnn_box_px256_mean", 2)
         )  # fmt: skip
         rows.append(
-            ("MTCNN vs dlib from HOG box (FFHQ's pipeline): corner offset, px at 256",
+            ("MTCNN vs dlib from HOG box (dlib's own pipeline): corner offset, px at 256",
              "mtcnn_vs_dlib_hog_px256_mean", 2)
         )  # fmt: skip
     for label, key, digits in rows:
@@ -303,7 +315,11 @@ def tables(results: dict[str, Any]) -> str:
     for name, v in s["point_distance_over_iod"].items():
         lines.append(f"| {name} | {fmt(v['mean'])} | {fmt(v['median'])} | {fmt(v['max'])} |")
     if "verdict_flips" in s:
+        model, run = results["model"], results["model"]["training_run"] or {}
         lines += [
+            "",
+            f"Model for (c): {model['describe']}; its training run: dataset "
+            f"{run.get('dataset', 'not recorded')}, {run.get('epochs_trained', '?')} epochs.",
             "",
             f"Verdict flips at the model's threshold ({fmt(results['model']['threshold'], 4)}): "
             f"{s['verdict_flips']} of {results['n_faces']} faces.",
@@ -318,7 +334,10 @@ def tables(results: dict[str, Any]) -> str:
     lines += [
         "",
         f"dlib's 68-point model: {fmt(results['timing']['dlib_load_seconds'], 2)} s to load; "
-        f"{fmt(t['median'] * 1000, 1)} ms per face (median; max {fmt(t['max'] * 1000, 1)} ms).",
+        f"{fmt(t['median'] * 1000, 1)} ms per face (median; max {fmt(t['max'] * 1000, 1)} ms); "
+        f"MTCNN {fmt(results['timing']['mtcnn_seconds_per_photo']['median'], 2)} s per photo "
+        f"(median); whole run {fmt(results['timing']['wall_seconds'], 0)} s, on "
+        f"{results['environment']['cpu_count']} shared CPU cores.",
         "",
         "Per face:",
         "",
@@ -359,6 +378,7 @@ def main() -> None:
     parser.add_argument("--readme", type=Path, default=HERE / "README.md")
     args = parser.parse_args()
 
+    run_started = time.perf_counter()
     sources: list[dict[str, Any]] = []
     if args.from_git:
         sources = extract_from_git(args.from_git, args.repo, args.images)
@@ -423,7 +443,8 @@ def main() -> None:
             "describe": detector.describe(),
             "preprocessing": detector.preprocessing,
             "threshold": threshold,
-            "trained_on": "the embedded demo dataset (not faces)",
+            # The training run's record beside its checkpoints/ folder, if there is one.
+            "training_run": training_run(Path(ckpt)),
         }
 
     results = {
@@ -442,6 +463,7 @@ def main() -> None:
         "timing": {
             "dlib_load_seconds": dlib_load,
             "mtcnn_seconds_per_photo": stats(mtcnn_seconds),
+            "wall_seconds": time.perf_counter() - run_started,
         },
         "summary": summarise(faces, threshold),
         "faces": faces,

@@ -6,8 +6,11 @@
 Each dataset gets OUTPUT/<name>/ in the run-directory contract (results.json with bootstrap 95%
 CIs and calibration, test_predictions.csv, classification_report.txt, ROC/PR/confusion and
 reliability figures); OUTPUT/cross_dataset.{csv,md} holds one row per dataset. Scores use the
-model's own preprocessing and temperature, exactly as ``predict``; unreadable images are skipped
-and named. Exit codes: 0 evaluated; 2 bad arguments (nothing evaluated).
+model's own preprocessing and temperature, exactly as ``predict``, with its faces and videos
+(``faces``, ``frames``, ``video_aggregate``; deepinsight.evaluation.media): a folder of labelled
+videos gets video-level metrics and, in results.json's ``frame_level``, frame-level ones.
+Unreadable files, and photos without a face, are skipped and named.
+Exit codes: 0 evaluated; 2 bad arguments (nothing evaluated).
 
 About 330 lines: one command with its per-dataset, per-generator and cross-dataset outputs
 (the per-generator table itself lives in ``deepinsight.evaluation.per_generator``).
@@ -29,9 +32,16 @@ from deepinsight.cli import compose_command_config, run_command
 from deepinsight.data.demo import check_data_root, is_demo_root, resolve_data_root
 from deepinsight.data.layouts import Sample, discover_evaluation_split
 from deepinsight.errors import EXIT_OK, DeepInsightError
+from deepinsight.evaluation.media import (
+    face_and_video_blocks,
+    needs_face_pipeline,
+    score_media,
+    scoring_options,
+)
 from deepinsight.evaluation.per_generator import per_generator_rows, write_per_generator
 from deepinsight.inference import iterate_batches, load_detector
 from deepinsight.inference.detector import Detector
+from deepinsight.inference.video import is_video_path
 from deepinsight.metrics import summarize_predictions
 from deepinsight.run_directory import uncertainty_and_calibration
 from deepinsight.run_outputs import (
@@ -144,13 +154,15 @@ def evaluate_dataset(
 ) -> dict[str, Any]:
     """Score one dataset and write its evaluation directory; returns its results.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    scores, errors = score_samples(detector, dataset.samples, cfg)
+    options, media = scoring_options(cfg), None
+    if needs_face_pipeline(detector, dataset.samples, options):
+        media = score_media(detector, dataset.samples, options)
+        scores, errors = media.scores, media.errors
+    else:
+        scores, errors = score_samples(detector, dataset.samples, cfg)
     skipped = [{"path": str(dataset.samples[i].path), "error": errors[i]} for i in sorted(errors)]
     for entry in skipped:
-        print(
-            f"warning: skipping unreadable image: {entry['path']} ({entry['error']})",
-            file=sys.stderr,
-        )
+        print(f"warning: skipping {entry['path']} ({entry['error']})", file=sys.stderr)
     kept = [i for i in range(len(dataset.samples)) if i not in errors]
     if not kept:
         raise DeepInsightError(f"no image of {dataset.root} could be read")
@@ -194,6 +206,8 @@ def evaluate_dataset(
         ),
         "skipped_files": skipped,
     }
+    if media is not None:
+        results.update(face_and_video_blocks(media, options, out_dir, cfg))
     groups = [dataset.samples[i].group for i in kept]
     if any(group is not None for group in groups):
         rows = per_generator_rows(
@@ -303,6 +317,8 @@ def evaluate(cfg: Mapping[str, Any]) -> Path:
         if not isinstance(cfg[flag], bool):
             raise DeepInsightError(f"{flag} must be true or false, not {cfg[flag]!r}")
     datasets = resolve_datasets(cfg)
+    if cfg["robustness"] and any(is_video_path(s.path) for d in datasets for s in d.samples):
+        raise DeepInsightError("robustness=true perturbs images only; this data holds videos")
     detector = load_detector(str(cfg["ckpt"]), device=str(cfg["device"]))
     output = Path(str(cfg["output"] or Path("evaluations") / Path(str(cfg["ckpt"])).stem))
     output.mkdir(parents=True, exist_ok=True)

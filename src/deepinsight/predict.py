@@ -136,8 +136,6 @@ def predict(options: PredictOptions) -> int:
         )
     threshold = detector.threshold if options.threshold is None else options.threshold
     scoring = options.scoring()
-    for line in face_policy(detector, scoring).notices(str(detector.source.name)):
-        print(line, file=sys.stderr)
     files = collected.files
 
     tally = Tally()
@@ -153,6 +151,9 @@ def predict(options: PredictOptions) -> int:
         progress,
         open_overlays(options, detector, threshold) as overlays,
     ):
+        # After the output opened: a bad output path is the one line a user sees.
+        for line in face_policy(detector, scoring).notices(str(detector.source.name)):
+            print(line, file=sys.stderr)
         for scored in score_inputs(detector, files, scoring, threshold):
             for row in scored.rows:
                 writer.write(row)

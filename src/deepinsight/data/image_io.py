@@ -19,6 +19,10 @@ from PIL import Image, ImageFile, ImageOps
 from deepinsight.errors import DeepInsightError, first_line
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+# Videos are decoded by deepinsight.inference.video; folders searched for inputs to score (predict,
+# evaluate) include them. Training reads images only.
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
 
 # The PIL decoders DeepInsight uses. Keeping the list short keeps PIL's long tail of rarely used
 # (and rarely audited) plugins out of reach of untrusted files, EPS above all, which would run

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepinsight import CLASS_NAMES, LABEL_FAKE, LABEL_REAL
-from deepinsight.data.image_io import is_image_path
+from deepinsight.data.image_io import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 from deepinsight.errors import DeepInsightError
 
 SPLITS = ("train", "valid", "test")
@@ -98,12 +98,14 @@ def discover_evaluation_split(
     path = _existing_dir(root)
     candidates: dict[str, Callable[[], dict[str, list[Sample]]]] = {}
     if (path / "real").is_dir() and (path / "fake").is_dir():
-        candidates["real_fake"] = lambda: {"all": read_folder_split(path)}
+        candidates["real_fake"] = lambda: {"all": read_folder_split(path, MEDIA_EXTENSIONS)}
     if all((path / f"{s}.csv").is_file() for s in SPLITS):
         candidates["kaggle"] = lambda: {split: read_kaggle_split(path, split)}
     split_dirs = _folder_split_dirs(path)
     if split_dirs is not None:
-        candidates["folders"] = lambda: {split: read_folder_split(split_dirs[split])}
+        candidates["folders"] = lambda: {
+            split: read_folder_split(split_dirs[split], MEDIA_EXTENSIONS)
+        }
     for name, read in evaluation_readers(path, split).items():
         candidates[name] = lambda read=read: {split: read()}
     expected = f"{EXPECTED_LAYOUTS}, ROOT/{{real,fake}}/, or a benchmark tree ({BENCHMARK_HELP})"
@@ -177,9 +179,12 @@ def _folder_split_dirs(root: Path) -> dict[str, Path] | None:
     return found
 
 
-def read_folder_split(split_dir: Path) -> list[Sample]:
+def read_folder_split(
+    split_dir: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+) -> list[Sample]:
+    """``split_dir/{real,fake}/**`` files with ``extensions`` (images; evaluation adds videos)."""
     samples = []
     for class_name, label in (("real", LABEL_REAL), ("fake", LABEL_FAKE)):
         files = sorted(p for p in (split_dir / class_name).rglob("*") if p.is_file())
-        samples.extend(Sample(p, label) for p in files if is_image_path(p))
+        samples.extend(Sample(p, label) for p in files if p.suffix.lower() in extensions)
     return samples

@@ -8,12 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepinsight.data.image_io import IMAGE_EXTENSIONS
+from deepinsight.data.image_io import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS
 from deepinsight.errors import DeepInsightError
-from deepinsight.inference.video import VIDEO_EXTENSIONS
 
-#: What predict looks for in folders: images and videos.
-MEDIA_EXTENSIONS = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
+__all__ = ["MEDIA_EXTENSIONS", "CollectedInputs", "collect_image_files"]
 
 _GLOB_CHARS = frozenset("*?[")
 

@@ -20,10 +20,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from deepinsight.data.image_io import ImageLoadError
+from deepinsight.data.image_io import VIDEO_EXTENSIONS, ImageLoadError
 from deepinsight.errors import first_line
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 DEFAULT_FRAME_COUNT = 32
 # Targets closer than this to the last decoded frame are reached by decoding on, not seeking:
 # a seek goes back to a keyframe, usually further back than this.
