@@ -4,13 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from deepinsight.data.transforms import build_eval_transform
-from deepinsight.faces import FacePolicy, FaceFinder, align_face, ffhq_quad, is_aligned_crop
-from deepinsight.faces.alignment import quad_geometry
-from deepinsight.inference import load_detector
-from deepinsight.inference.aggregate import aggregate_scores
 from helpers.face_pictures import (
     ASTRONAUT_EYES,
     ASTRONAUT_MOUTH,
@@ -20,6 +13,14 @@ from helpers.face_pictures import (
     place,
 )
 from helpers.inference_fixtures import make_checkpoint
+from PIL import Image
+
+from deepinsight.data.transforms import build_eval_transform
+from deepinsight.errors import DeepInsightError
+from deepinsight.faces import FaceFinder, FacePolicy, align_face, ffhq_quad, is_aligned_crop
+from deepinsight.faces.alignment import quad_geometry
+from deepinsight.inference import load_detector
+from deepinsight.inference.aggregate import aggregate_scores
 
 # Stated tolerances (measured on this photograph, with margin; README "Faces and videos"):
 # mean absolute pixel difference (0-255) of two 256 px crops compared at 64 px, and the score
@@ -134,8 +135,12 @@ def test_the_face_mode_follows_what_the_model_was_trained_on():
     (line,) = FacePolicy("off", "aligned_faces").notices("faces.ckpt")
     assert "faces=off" in line and line.startswith("warning:")
     assert FacePolicy("auto", "aligned_faces").notices("faces.ckpt") == []
-    with pytest.raises(ValueError, match="faces must be one of"):
+    with pytest.raises(DeepInsightError, match="faces must be one of"):
         FacePolicy("sometimes")
+    with pytest.raises(DeepInsightError, match="landmarks must be one of mtcnn, dlib"):
+        FacePolicy("detect", detector={"landmarks": "eyeballed"})
+    with pytest.raises(DeepInsightError, match=r"unknown face_detector option\(s\) min_face;"):
+        FacePolicy("detect", detector={"min_face": 3})
     # Images scored whole come back as they are, one crop each.
     picture = background(50)
     assert FacePolicy("off").crops([picture])[0][0].image is picture

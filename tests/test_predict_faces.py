@@ -175,3 +175,38 @@ def test_evaluate_gives_video_and_frame_level_metrics(media, tmp_path, capsys):
         own = [float(r["score"]) for r in frames if r["path"] == path]
         assert score == pytest.approx(sum(own) / len(own), abs=1e-6)
     assert "frame-level AUROC" in err
+
+
+def test_the_server_scores_each_face_and_refuses_a_faceless_upload(media):
+    import base64
+
+    from fastapi import HTTPException
+
+    from deepinsight.serve.api import DetectorAPI
+
+    folder, ckpt = media
+    api = DetectorAPI(str(ckpt), max_pixels=None, max_batch_size=4, batch_timeout=0.0)
+    api.setup("cpu")
+    photo = base64.b64encode((folder / "astronaut.jpg").read_bytes()).decode()
+    item = api.decode_request({"image": photo, "filename": "astronaut.jpg"})
+    (result,) = api.predict([item, item])[:1]
+    assert result["batch_size"] == 2
+    (face,) = result["faces"]
+    assert face["face"] == 0 and len(face["box"]) == 4
+    assert result["score"] == face["score"]  # the image's score: its highest face score
+    # The same face as predict scores it.
+    code_rows = predict_rows_plain(ckpt, folder / "astronaut.jpg")
+    assert face["score"] == pytest.approx(code_rows[0]["score"], abs=1e-5)
+    buffer = io.BytesIO()
+    background(200).save(buffer, format="PNG")
+    with pytest.raises(HTTPException) as refused:
+        api.decode_request({"image": base64.b64encode(buffer.getvalue()).decode()})
+    assert refused.value.status_code == 422 and "no face found" in refused.value.detail
+
+
+def predict_rows_plain(ckpt, path):
+    from deepinsight.inference import ScoringOptions, load_detector, score_inputs
+
+    detector = load_detector(str(ckpt), device="cpu")
+    (scored,) = score_inputs(detector, [path], ScoringOptions(num_workers=0))
+    return [{"score": r.score, "kind": r.kind} for r in scored.rows]

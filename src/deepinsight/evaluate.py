@@ -316,6 +316,7 @@ def evaluate(cfg: Mapping[str, Any]) -> Path:
     for flag in ("robustness", "wandb"):
         if not isinstance(cfg[flag], bool):
             raise DeepInsightError(f"{flag} must be true or false, not {cfg[flag]!r}")
+    scoring_options(cfg)  # bad face or video options: one line before any work
     datasets = resolve_datasets(cfg)
     if cfg["robustness"] and any(is_video_path(s.path) for d in datasets for s in d.samples):
         raise DeepInsightError("robustness=true perturbs images only; this data holds videos")

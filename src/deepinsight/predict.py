@@ -94,7 +94,9 @@ class PredictOptions:
         _require_int("frames", values.get("frames", 1), minimum=1)
         _require_int("crop_size", values.get("crop_size", 1), minimum=16)
         values["face_detector"] = dict(values.get("face_detector") or {})
-        return cls(**values)
+        options = cls(**values)
+        options.scoring()  # checks the face detector's options
+        return options
 
     def scoring(self) -> ScoringOptions:
         """The options of :func:`deepinsight.inference.scoring.score_inputs`."""

@@ -14,6 +14,7 @@ An image in which detection finds no face has no crop: the caller reports it
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,13 +22,15 @@ from typing import Any
 from PIL import Image
 
 from deepinsight.data.image_io import ImageLoadError
+from deepinsight.errors import DeepInsightError
 from deepinsight.faces.alignment import (
     DEFAULT_CROP_SIZE,
     align_face,
     crop_to_image,
     is_aligned_crop,
 )
-from deepinsight.faces.detection import Face, FaceFinder
+from deepinsight.faces.detection import LANDMARK_SOURCES, Face, FaceFinder
+from deepinsight.faces.dlib_landmarks import check_available
 
 FACE_MODES = ("auto", "detect", "off")
 #: What a checkpoint's ``preprocessing["crops"]`` says its training images were.
@@ -60,8 +63,7 @@ class FacePolicy:
     _finder: FaceFinder | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.mode not in FACE_MODES:
-            raise ValueError(f"faces must be one of {FACE_MODES}, not {self.mode!r}")
+        check_face_options(self.mode, self.detector)
 
     @property
     def detects(self) -> bool:
@@ -133,6 +135,28 @@ class FacePolicy:
                 continue
             refined.append(crop_to_image(found[0].landmarks, face.landmarks, self.crop_size))
         return refined
+
+
+def check_face_options(mode: str, detector: dict[str, Any]) -> None:
+    """Refuse bad face options in one line, in the main process (a DataLoader worker would
+    wrap the same error in a multi-line report)."""
+    if mode not in FACE_MODES:
+        raise DeepInsightError(f"faces must be one of {', '.join(FACE_MODES)}, not {mode!r}")
+    known = set(inspect.signature(FaceFinder).parameters)
+    unknown = sorted(set(detector) - known)
+    if unknown:
+        raise DeepInsightError(
+            f"unknown face_detector option(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    landmarks = detector.get("landmarks", "mtcnn")
+    if landmarks not in LANDMARK_SOURCES:
+        raise DeepInsightError(
+            f"face_detector.landmarks must be one of {', '.join(LANDMARK_SOURCES)}, not "
+            f"{landmarks!r}"
+        )
+    if landmarks == "dlib" and mode != "off":
+        check_available()
 
 
 def no_face_reason(mode: str, frame: bool = False) -> str:

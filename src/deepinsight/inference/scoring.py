@@ -24,9 +24,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from deepinsight.data.transforms import build_eval_transform
+from deepinsight.errors import DeepInsightError
 from deepinsight.faces.alignment import DEFAULT_CROP_SIZE
-from deepinsight.faces.policy import FaceCrop, FacePolicy, no_face_reason
-from deepinsight.inference.aggregate import aggregate_scores
+from deepinsight.faces.policy import FaceCrop, FacePolicy, check_face_options, no_face_reason
+from deepinsight.inference.aggregate import VIDEO_AGGREGATES, aggregate_scores
 from deepinsight.inference.detector import Detector
 from deepinsight.inference.results import PredictionRow
 from deepinsight.inference.video import DEFAULT_FRAME_COUNT, is_video_path, sample_frames
@@ -52,6 +53,17 @@ class ScoringOptions:
     crop_size: int = DEFAULT_CROP_SIZE
     face_detector: dict[str, Any] = field(default_factory=dict)  # FaceFinder's options
     keep_pictures: bool = False  # keep crops and a preview, for heatmaps
+
+    def __post_init__(self) -> None:
+        # Checked here, in the main process, so a bad option is one line, not a worker's report.
+        check_face_options(self.faces, self.face_detector)
+        if self.video_aggregate not in VIDEO_AGGREGATES:
+            raise DeepInsightError(
+                f"video_aggregate must be one of {', '.join(VIDEO_AGGREGATES)}, not "
+                f"{self.video_aggregate!r}"
+            )
+        if self.frames < 1:
+            raise DeepInsightError(f"frames must be at least 1, not {self.frames}")
 
 
 @dataclass

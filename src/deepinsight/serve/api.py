@@ -1,9 +1,11 @@
 """Scoring inside LitServe's model workers: the detector, its preprocessing, dynamic batches.
 
 Each worker process loads the detector once (``setup``), decodes each request's image with the
-same decoder and preprocessing as ``predict`` (``decode_request``) and scores the requests
-LitServe gathered into one batch in one forward pass (``predict``). Every response says how many
-requests its batch held, so a client (or the load benchmark) sees the batching it got.
+same decoder, face policy (``faces``) and preprocessing as ``predict`` (``decode_request``) and
+scores the requests LitServe gathered into one batch in one forward pass (``predict``). Every
+response says how many requests its batch held, so a client (or the load benchmark) sees the
+batching it got. With faces found, the response lists them (``faces``) and its own score is the
+highest face score, as ``evaluate`` scores a photo; an image without a face is a 422.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from PIL import Image
 
 from deepinsight.data.image_io import ImageLoadError, decode_image_bytes
 from deepinsight.data.transforms import build_eval_transform
+from deepinsight.faces.policy import FaceCrop, FacePolicy, no_face_reason
 from deepinsight.inference import load_detector
 from deepinsight.inference.results import decide
 from deepinsight.inference.torch_detector import TorchDetector
@@ -33,16 +36,23 @@ MIN_HEATMAP_SIZE = 256
 
 @dataclass
 class Item:
-    """One decoded request, ready for a batch."""
+    """One decoded request, ready for a batch: one tensor per face (or the whole image)."""
 
-    image: torch.Tensor
+    images: list[torch.Tensor]
+    faces: list[FaceCrop]
     filename: str | None
     cam: bool
 
 
 class DetectorAPI(ls.LitAPI):
     def __init__(
-        self, ckpt: str, max_pixels: int | None, max_batch_size: int, batch_timeout: float
+        self,
+        ckpt: str,
+        max_pixels: int | None,
+        max_batch_size: int,
+        batch_timeout: float,
+        faces: str = "auto",
+        face_detector: dict[str, Any] | None = None,
     ):
         with warnings.catch_warnings():
             # LitServe warns when batch/unbatch exist but max_batch_size is 1: here that is the
@@ -51,10 +61,15 @@ class DetectorAPI(ls.LitAPI):
             super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
         self.ckpt = ckpt
         self.max_pixels = max_pixels
+        self.faces = faces
+        self.face_detector = dict(face_detector or {})
 
     def setup(self, device: str) -> None:
         self.detector = load_detector(self.ckpt, device=device)
         self.transform = build_eval_transform(self.detector.preprocessing)
+        self.policy = FacePolicy(
+            self.faces, self.detector.preprocessing.get("crops"), detector=self.face_detector
+        )
         self._cam = None
 
     # `request` is left unannotated on purpose: LitServe reads the annotation as the body's
@@ -64,17 +79,27 @@ class DetectorAPI(ls.LitAPI):
             image = decode_image_bytes(base64.b64decode(request["image"]), self.max_pixels)
         except (ImageLoadError, KeyError, ValueError) as err:  # the gate checked it already
             raise HTTPException(400, f"not a usable image: {err}") from None
-        return Item(self.transform(image), request.get("filename"), bool(request.get("cam")))
+        (crops,) = self.policy.crops([image])
+        if not crops:
+            raise HTTPException(422, no_face_reason(self.faces))
+        return Item(
+            [self.transform(crop.image) for crop in crops],
+            crops,
+            request.get("filename"),
+            bool(request.get("cam")),
+        )
 
     def batch(self, inputs: list[Item]) -> list[Item]:
         return inputs  # stacked in predict, which also needs each item's options
 
     def predict(self, x: Item | list[Item]) -> Any:
         items = x if isinstance(x, list) else [x]
-        scores = self.detector.score(torch.stack([item.image for item in items]))
-        results = [
-            self._result(item, float(score), len(items)) for item, score in zip(items, scores)
-        ]
+        scores = self.detector.score(torch.stack([t for item in items for t in item.images]))
+        results, start = [], 0
+        for item in items:
+            own = [float(v) for v in scores[start : start + len(item.images)]]
+            start += len(item.images)
+            results.append(self._result(item, own, len(items)))
         return results if isinstance(x, list) else results[0]
 
     def unbatch(self, output: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -83,8 +108,11 @@ class DetectorAPI(ls.LitAPI):
     def encode_response(self, output: dict[str, Any]) -> dict[str, Any]:
         return output
 
-    def _result(self, item: Item, score: float, batch_size: int) -> dict[str, Any]:
+    def _result(self, item: Item, scores: list[float], batch_size: int) -> dict[str, Any]:
         spec = self.detector.spec
+        threshold = self.detector.threshold
+        top = int(np.argmax(scores))
+        score = scores[top]
         result = {
             "score": score,
             "prediction": decide(score, self.detector.threshold),
@@ -94,8 +122,18 @@ class DetectorAPI(ls.LitAPI):
             "filename": item.filename,
             "batch_size": batch_size,
         }
-        if item.cam:
-            result["cam_png"] = self._heatmap_png(item.image)
+        if item.faces[0].face is not None:
+            result["faces"] = [
+                {
+                    "face": crop.face,
+                    "box": [round(v, 2) for v in crop.box or ()],
+                    "score": value,
+                    "prediction": decide(value, threshold),
+                }
+                for crop, value in zip(item.faces, scores)
+            ]
+        if item.cam:  # the heatmap of the face that decided the verdict
+            result["cam_png"] = self._heatmap_png(item.images[top])
         return result
 
     def _heatmap_png(self, image: torch.Tensor) -> str:

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deepinsight.errors import DeepInsightError
+from deepinsight.faces.policy import FACE_MODES
 from deepinsight.inference import load_detector
 from deepinsight.inference.torch_detector import resolve_device
 from deepinsight.serve.api import DetectorAPI
@@ -35,7 +36,8 @@ class ServeOptions:
     timeout: float = 30.0
     max_body_mb: float = 20.0
     max_pixels: int | None = 64_000_000
-    faces: str = "off"
+    faces: str = "auto"
+    face_detector: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1:
@@ -44,8 +46,10 @@ class ServeOptions:
             raise DeepInsightError(f"batch_timeout must be >= 0 seconds, not {self.batch_timeout}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise DeepInsightError(f"device must be auto, cpu or cuda, not {self.device!r}")
-        if str(self.faces) != "off":
-            raise DeepInsightError("faces: face detection is not available yet; use faces=off")
+        if self.faces not in FACE_MODES:
+            raise DeepInsightError(
+                f"faces must be one of {', '.join(FACE_MODES)}, not {self.faces!r}"
+            )
 
 
 def model_info(ckpt: str) -> dict[str, Any]:
@@ -77,7 +81,12 @@ def build_server(options: ServeOptions, info: dict[str, Any] | None = None) -> l
     """The LitServer for ``options``, not started: ``server.run()``, or LitServe's test helper."""
     info = info or model_info(options.ckpt)
     api = DetectorAPI(
-        options.ckpt, options.max_pixels, options.max_batch_size, options.batch_timeout
+        options.ckpt,
+        options.max_pixels,
+        options.max_batch_size,
+        options.batch_timeout,
+        options.faces,
+        dict(options.face_detector or {}),
     )
     gate = {
         "path": PREDICT_PATH,
