@@ -44,6 +44,20 @@ def test_corrupt_files_are_skipped_with_a_warning_naming_each(tmp_path, caplog):
         assert any(str(bad) in record.getMessage() for record in caplog.records)
     images, labels, indices = next(iter(dm.train_dataloader()))
     assert images.shape == (4, 3, 32, 32) and images.min() >= 0 and images.max() <= 1
+    # The Kaggle 140k files are FFHQ-aligned faces: checkpoints say so, for predict's faces=auto.
+    assert dm.preprocessing["crops"] == "aligned_faces"
+
+
+def test_what_the_training_images_are_is_recorded_for_inference(tmp_path):
+    root = write_folder_dataset(tmp_path, {"train": 2, "valid": 2, "test": 2})
+    dm = DeepfakeDataModule(root=str(root), image_size=32)
+    dm.resolve()
+    assert dm.preprocessing["crops"] == "whole_images"  # a folder tree: whole images by default
+    dm = DeepfakeDataModule(root=str(root), image_size=32, crops="aligned_faces")
+    dm.resolve()
+    assert dm.preprocessing["crops"] == "aligned_faces"
+    with pytest.raises(DeepInsightError, match="data.crops must be one of aligned_faces"):
+        DeepfakeDataModule(root=str(root), crops="faces")
 
 
 def test_corrupt_file_can_fail_instead(tmp_path):

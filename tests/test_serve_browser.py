@@ -3,6 +3,8 @@
 The server runs as its own process (``python -m deepinsight.serve``) on a free loopback port with
 a freshly trained tiny checkpoint. The page must show what ``POST /predict`` answers for the same
 file, load the Grad-CAM heatmap, show the server's error message, and keep working after it.
+A second server, on a model trained on aligned faces, checks that the faces of a real photograph
+are outlined and listed, and that a picture without a face is refused on the page.
 No browser is downloaded: without chromium or the playwright package the tests are skipped.
 """
 
@@ -17,11 +19,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from helpers.inference_fixtures import ONE_THREAD_ENV
+from helpers.face_pictures import astronaut, background
+from helpers.inference_fixtures import ONE_THREAD_ENV, make_checkpoint
 
 CHROMIUM = shutil.which("chromium")
 
@@ -81,11 +85,9 @@ def wait_until_healthy(proc: subprocess.Popen, url: str, log: Path) -> None:
     pytest.fail(f"no answer from {url}health in {STARTUP_DEADLINE_S} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def server(tiny_trained_run: Path, tmp_path_factory) -> Iterator[str]:
-    """The base URL of ``python -m deepinsight.serve`` serving the tiny run's best checkpoint."""
-    ckpt = tiny_trained_run / "checkpoints" / "best.ckpt"
-    workdir = tmp_path_factory.mktemp("serve")
+@contextmanager
+def serving(ckpt: Path, workdir: Path) -> Iterator[str]:
+    """The base URL of ``python -m deepinsight.serve`` serving ``ckpt``, stopped on exit."""
     log = workdir / "server.log"
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -104,6 +106,24 @@ def server(tiny_trained_run: Path, tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def server(tiny_trained_run: Path, tmp_path_factory) -> Iterator[str]:
+    """The server on the tiny run's best checkpoint (a whole-image model)."""
+    ckpt = tiny_trained_run / "checkpoints" / "best.ckpt"
+    with serving(ckpt, tmp_path_factory.mktemp("serve")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def face_server(tmp_path_factory) -> Iterator[str]:
+    """The server on an untrained model whose checkpoint says it was trained on aligned faces:
+    with the default faces=auto it finds, aligns and scores every face of an upload."""
+    workdir = tmp_path_factory.mktemp("serve-faces")
+    ckpt = make_checkpoint(workdir / "faces.ckpt", preprocessing={"crops": "aligned_faces"})
+    with serving(ckpt, workdir) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
@@ -115,8 +135,8 @@ def browser() -> Iterator[object]:
             chromium.close()
 
 
-@pytest.fixture
-def page(browser, server):
+@contextmanager
+def open_page(browser, server: str) -> Iterator[object]:
     """A fresh page on ``/``, failing the test on any script error or request to another host."""
     context = browser.new_context()
     page = context.new_page()
@@ -134,6 +154,18 @@ def page(browser, server):
     yield page
     context.close()
     assert not problems, problems
+
+
+@pytest.fixture
+def page(browser, server):
+    with open_page(browser, server) as page:
+        yield page
+
+
+@pytest.fixture
+def face_page(browser, face_server):
+    with open_page(browser, face_server) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +212,9 @@ def test_page_shows_what_the_api_answers_with_the_heatmap(page, server, demo_ima
     assert shown["score_text"] == f"{expected['score']:.4f}"
     assert abs(shown["threshold"] - expected["threshold"]) < 5e-5
     assert page.is_visible("#verdict") and page.is_hidden("#error")
+    # A whole-image model's answer has no faces: no boxes, no face list, no "highest face" note.
+    assert "faces" not in expected and page.locator(".face-box").count() == 0
+    assert page.is_hidden("#faces") and page.is_hidden("#score-note")
     # The heatmap is a decoded image at least 256 px wide; the preview shows the upload.
     assert page.is_visible("#heatmap")
     assert page.eval_on_selector("#heatmap", "img => img.complete && img.naturalWidth") >= 256
@@ -230,3 +265,61 @@ def test_server_error_is_shown_and_the_page_recovers(page, server, demo_image, t
     wait_for_state(page, "done")
     assert page.is_hidden("#error")
     assert abs(read_result(page)["score"] - api_predict(server, demo_image).json()["score"]) < 1e-5
+
+
+def test_faces_are_outlined_and_a_picture_without_one_is_refused(face_page, face_server, tmp_path):
+    info = httpx.get(face_server + "info", timeout=10).json()
+    assert info["faces"] == "auto" and info["preprocessing"]["crops"] == "aligned_faces"
+    photo = tmp_path / "astronaut.png"
+    astronaut().save(photo)
+    expected = api_predict(face_server, photo).json()
+    faces = expected["faces"]
+    assert len(faces) >= 1 and expected["score"] == max(face["score"] for face in faces)
+
+    face_page.set_input_files("#file-input", str(photo))
+    wait_for_state(face_page, "done")
+    shown = read_result(face_page)
+    assert shown["verdict"] == expected["prediction"].upper()
+    assert abs(shown["score"] - expected["score"]) < 1e-5
+    assert face_page.is_visible("#score-note")
+    assert "highest face score" in face_page.text_content("#score-note")
+
+    # One box per face, labelled with its index, verdict and score, where the face is in the
+    # picture as displayed (512 px shown at 256).
+    boxes = face_page.locator(".face-box")
+    assert boxes.count() == len(faces)
+    frame = face_page.eval_on_selector(
+        "#preview",
+        """img => {
+            const r = img.getBoundingClientRect(), border = img.clientLeft;
+            return { left: r.left + border, top: r.top + border, scale: img.clientWidth / 512 };
+        }""",
+    )
+    for face, box in zip(faces, boxes.all()):
+        assert box.is_visible()
+        label = f"{face['face']}: {face['prediction']} {face['score']:.2f}"
+        assert box.text_content() == label
+        assert face["prediction"] in box.get_attribute("class").split()
+        rect = box.bounding_box()
+        x0, y0, x1, y1 = (v * frame["scale"] for v in face["box"])
+        assert abs(rect["x"] - frame["left"] - x0) < 1.5, (rect, face["box"])
+        assert abs(rect["y"] - frame["top"] - y0) < 1.5, (rect, face["box"])
+        assert abs(rect["width"] - (x1 - x0)) < 1.5 and abs(rect["height"] - (y1 - y0)) < 1.5
+    lines = face_page.locator("#faces-list li").all_text_contents()
+    assert lines == [
+        f"face {face['face']}: {face['prediction']} {face['score']:.4f}" for face in faces
+    ]
+    assert "outlined" in face_page.get_attribute("#preview", "alt")
+
+    # A picture without a face: the server's 422 message in the error box, no boxes left over.
+    empty = tmp_path / "no_face.png"
+    background(256).save(empty)
+    answer = api_predict(face_server, empty)
+    assert answer.status_code == 422, answer.text
+    face_page.set_input_files("#file-input", str(empty))
+    wait_for_state(face_page, "error")
+    assert face_page.is_visible("#error")
+    assert face_page.text_content("#error") == answer.json()["error"]
+    assert "no face found" in face_page.text_content("#error")
+    assert face_page.locator(".face-box").count() == 0
+    assert face_page.is_hidden("#faces") and face_page.is_hidden("#verdict")

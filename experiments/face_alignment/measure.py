@@ -48,6 +48,7 @@ from deepinsight.data.transforms import build_eval_transform
 from deepinsight.faces import FaceFinder, align_face, ffhq_quad
 from deepinsight.faces.alignment import quad_geometry
 from deepinsight.faces.dlib_landmarks import DlibLandmarks
+from deepinsight.faces.policy import refine_landmarks
 from deepinsight.inference import load_detector
 
 HERE = Path(__file__).resolve().parent
@@ -112,8 +113,10 @@ def measure_face(
     face: Any,
     dlib_marks: DlibLandmarks,
     hog_boxes: list[tuple[float, ...]],
+    mtcnn: np.ndarray,
 ) -> tuple[dict[str, Any], Image.Image, Image.Image]:
-    mtcnn = face.landmarks
+    # ``mtcnn``: the landmarks DeepInsight aligns with (MTCNN's, measured again on the upright
+    # first crop: faces.policy.refine_landmarks); face.landmarks: MTCNN's first pass.
     started = time.perf_counter()
     dlib = dlib_marks(pixels, face.box)
     dlib_seconds = time.perf_counter() - started
@@ -144,6 +147,9 @@ def measure_face(
         "quad_side_ratio": float(side_m / side_d),
         "quad_angle_diff_deg": float(abs((angle_m - angle_d + 180) % 360 - 180)),
         "crop_mean_abs_diff": float(mad),
+        "first_pass_quad_corner_offset_px256_mean": float(
+            corner_offsets(ffhq_quad(face.landmarks), quad_d).mean() * SIZE
+        ),
     }
     # dlib's points from the box of its own HOG detector, when it found this face too.
     matches = sorted(((box_iou(face.box, b), b) for b in hog_boxes), reverse=True)
@@ -184,6 +190,9 @@ def summarise(faces: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
         "quad_side_ratio_minus_1_abs": stats([abs(f["quad_side_ratio"] - 1) for f in faces]),
         "quad_angle_diff_deg": stats([f["quad_angle_diff_deg"] for f in faces]),
         "crop_mean_abs_diff": stats([f["crop_mean_abs_diff"] for f in faces]),
+        "first_pass_quad_corner_offset_px256_mean": stats(
+            [f["first_pass_quad_corner_offset_px256_mean"] for f in faces]
+        ),
         "point_distance_over_iod": {
             name: stats([f["point_distance_over_iod"][name] for f in faces]) for name in POINT_NAMES
         },
@@ -292,6 +301,8 @@ def tables(results: dict[str, Any]) -> str:
         ("quad side, relative difference", "quad_side_ratio_minus_1_abs", 4),
         ("quad rotation difference, degrees", "quad_angle_diff_deg", 2),
         ("(b) crop mean absolute difference, 0-255", "crop_mean_abs_diff", 2),
+        ("MTCNN's first pass (before re-measuring on the upright crop): corner offset, px at 256",
+         "first_pass_quad_corner_offset_px256_mean", 2),
     ]  # fmt: skip
     if "score_abs_diff" in s:
         rows.append(("(c) score absolute difference, P(fake)", "score_abs_diff", 4))
@@ -419,8 +430,9 @@ def main() -> None:
         hog_boxes = (
             [(r.left(), r.top(), r.right(), r.bottom()) for r in hog(pixels, 1)] if found else []
         )
-        for index, face in enumerate(found):
-            record, crop_m, crop_d = measure_face(image, pixels, face, dlib_marks, hog_boxes)
+        refined = refine_landmarks(finder, [(image, f.landmarks) for f in found], SIZE)
+        for index, (face, marks) in enumerate(zip(found, refined)):
+            record, crop_m, crop_d = measure_face(image, pixels, face, dlib_marks, hog_boxes, marks)
             faces.append({"photo": name, "face": index, **record})
             crops += [crop_m, crop_d]
         print(f"{name}: {len(found)} face(s)", flush=True)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from deepinsight.data.image_io import ImageLoadError
@@ -116,25 +117,31 @@ class FacePolicy:
             )
         return out
 
-    def _refined(self, to_align: list[tuple[Image.Image, Face, list]]) -> list:
-        """Each face's landmarks, measured again on its first, upright crop.
+    def _refined(self, to_align: list[tuple[Image.Image, Face, list]]) -> list[np.ndarray]:
+        assert self._finder is not None
+        pairs = [(image, face.landmarks) for image, face, _ in to_align]
+        return refine_landmarks(self._finder, pairs, self.crop_size)
 
-        MTCNN places landmarks less precisely on a tilted face: on the astronaut turned by 25
-        degrees, its crop's corners landed up to 14 px (of 256) from where they belong. Found
-        again on the upright crop (one batched MTCNN pass over all the crops) and mapped back,
-        they land within about 5 px (tests/test_faces.py measures it).
-        """
-        if not to_align:
-            return []
-        first = [align_face(image, face.landmarks, self.crop_size) for image, face, _ in to_align]
-        again = self._finder.find(first)
-        refined = []
-        for (_, face, _), found in zip(to_align, again):
-            if not found:  # lost on the crop: keep the first measurement
-                refined.append(face.landmarks)
-                continue
-            refined.append(crop_to_image(found[0].landmarks, face.landmarks, self.crop_size))
-        return refined
+
+def refine_landmarks(
+    finder: FaceFinder, pairs: Sequence[tuple[Image.Image, np.ndarray]], size: int
+) -> list[np.ndarray]:
+    """Each face's landmarks, measured again on its first, upright crop.
+
+    MTCNN places landmarks less precisely on a tilted face: on the astronaut turned by 25
+    degrees, its crop's corners landed up to 14 px (of 256) from where they belong. Found again
+    on the upright ``size`` px crop (one batched pass over all the crops) and mapped back, they
+    land within about 5 px (tests/test_faces.py measures it). A face lost on its crop keeps its
+    first landmarks.
+    """
+    if not pairs:
+        return []
+    first = [align_face(image, landmarks, size) for image, landmarks in pairs]
+    again = finder.find(first)
+    return [
+        crop_to_image(found[0].landmarks, landmarks, size) if found else landmarks
+        for (_, landmarks), found in zip(pairs, again)
+    ]
 
 
 def check_face_options(mode: str, detector: dict[str, Any]) -> None:

@@ -1,5 +1,7 @@
 // DeepInsight web page: choose or drop an image, POST it to /predict, show the verdict.
 // document.body.dataset.state is idle | scoring | done | error (the tests wait on it).
+// When the server scored faces (a face model, or faces=detect), the answer lists them with
+// their boxes: each is outlined over the preview and listed; the verdict is the highest score.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -9,6 +11,8 @@ const dropZone = $("drop-zone");
 const errorBox = $("error");
 const preview = $("preview");
 const heatmap = $("heatmap");
+const faceBoxes = $("face-boxes");
+const PREVIEW_ALT = preview.alt;
 
 const STATUS = {
   idle: "Choose an image to score.",
@@ -81,6 +85,7 @@ async function score() {
   hideError();
   $("verdict-panel").hidden = true;
   $("heatmap-figure").hidden = true;
+  clearFaces();
   setState("scoring");
 
   const form = new FormData();
@@ -98,7 +103,7 @@ async function score() {
     if (!body || typeof body.score !== "number") {
       throw new Error("The server's answer holds no score.");
     }
-    await show(body, cam);
+    await show(body, cam, id);
     if (id !== requestId) return;
     setState("done");
   } catch (err) {
@@ -108,7 +113,7 @@ async function score() {
   }
 }
 
-async function show(body, cam) {
+async function show(body, cam, id) {
   const verdict = $("verdict");
   const fake = body.prediction === "fake";
   verdict.textContent = fake ? "FAKE" : "REAL";
@@ -116,6 +121,13 @@ async function show(body, cam) {
   $("score").textContent = body.score.toFixed(4);
   $("score").dataset.value = String(body.score); // the full value, for tests and copy-paste
   $("threshold").textContent = Number(body.threshold).toFixed(4);
+  const faces = Array.isArray(body.faces) ? body.faces : [];
+  $("score-note").hidden = faces.length === 0;
+  if (faces.length) {
+    listFaces(faces);
+    await drawFaces(faces);
+    if (id !== requestId) return;
+  }
   if (body.model) $("model").textContent = body.model;
   if (cam) {
     if (!body.cam_png) throw new Error("The server sent no heatmap.");
@@ -128,6 +140,65 @@ async function show(body, cam) {
     $("heatmap-figure").hidden = false;
   }
   $("verdict-panel").hidden = false;
+}
+
+function clearFaces() {
+  faceBoxes.replaceChildren();
+  faceBoxes.hidden = true;
+  $("faces-list").replaceChildren();
+  $("faces").hidden = true;
+  $("score-note").hidden = true;
+  preview.alt = PREVIEW_ALT;
+}
+
+const verdictOf = (face) => (face.prediction === "fake" ? "fake" : "real");
+
+// "face 0: fake 0.9100", one line per face, largest face first (the server's order).
+function listFaces(faces) {
+  const items = faces.map((face) => {
+    const item = document.createElement("li");
+    item.className = verdictOf(face);
+    item.dataset.value = String(face.score);
+    item.textContent = `face ${face.face}: ${verdictOf(face)} ${Number(face.score).toFixed(4)}`;
+    return item;
+  });
+  $("faces-list").replaceChildren(...items);
+  $("faces-title").textContent = faces.length === 1 ? "1 face found" : `${faces.length} faces found`;
+  $("faces").hidden = false;
+}
+
+// Boxes are placed in percent of the picture's own size, so they follow the displayed size.
+async function drawFaces(faces) {
+  try {
+    await preview.decode();
+  } catch (_) {
+    return; // no preview in this browser (or a newer image replaced it): the list remains
+  }
+  const width = preview.naturalWidth;
+  const height = preview.naturalHeight;
+  if (!width || !height) return;
+  const boxes = faces
+    .filter((face) => Array.isArray(face.box) && face.box.length === 4)
+    .map((face) => {
+      const [x0, y0, x1, y1] = face.box.map(Number);
+      const box = document.createElement("div");
+      box.className = "face-box " + verdictOf(face);
+      box.dataset.face = String(face.face);
+      box.style.left = `${(100 * x0) / width}%`;
+      box.style.top = `${(100 * y0) / height}%`;
+      box.style.width = `${(100 * (x1 - x0)) / width}%`;
+      box.style.height = `${(100 * (y1 - y0)) / height}%`;
+      const label = document.createElement("span");
+      // Near the top edge the label goes under the box, where it stays inside the picture.
+      label.className = "face-label" + (y0 < 0.1 * height ? " below" : "");
+      label.textContent = `${face.face}: ${verdictOf(face)} ${Number(face.score).toFixed(2)}`;
+      box.append(label);
+      return box;
+    });
+  faceBoxes.replaceChildren(...boxes);
+  faceBoxes.hidden = boxes.length === 0;
+  const count = boxes.length === 1 ? "1 face" : `${boxes.length} faces`;
+  preview.alt = `${PREVIEW_ALT}, with ${count} outlined`;
 }
 
 // A file the browser cannot display (e.g. TIFF) is still scored; only its preview is dropped.
