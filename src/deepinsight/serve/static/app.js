@@ -189,8 +189,10 @@ async function drawFaces(faces) {
       box.style.width = `${(100 * (x1 - x0)) / width}%`;
       box.style.height = `${(100 * (y1 - y0)) / height}%`;
       const label = document.createElement("span");
-      // Near the top edge the label goes under the box, where it stays inside the picture.
+      // Near the top edge the label goes under the box, near the right edge it ends at the
+      // box's right side: so it stays over the picture.
       label.className = "face-label" + (y0 < 0.1 * height ? " below" : "");
+      if (x0 > 0.6 * width) label.classList.add("end");
       label.textContent = `${face.face}: ${verdictOf(face)} ${Number(face.score).toFixed(2)}`;
       box.append(label);
       return box;
