@@ -134,46 +134,59 @@ def _padded_region(
     """The pixels inside ``bounds`` (left, top, right, bottom), with the parts outside the
     image filled by mirroring, faded towards a blur and the median colour; and the region's
     top-left corner in image coordinates."""
-    left, top, right, bottom = bounds
-    crop_box = (max(left, 0), max(top, 0), min(right, image.width), min(bottom, image.height))
+    left_edge, top_edge, right_edge, bottom_edge = bounds
+    crop_box = (
+        max(left_edge, 0),
+        max(top_edge, 0),
+        min(right_edge, image.width),
+        min(bottom_edge, image.height),
+    )
     region = image.crop(crop_box)
     pads = (
-        crop_box[0] - left,  # left
-        crop_box[1] - top,  # top
-        right - crop_box[2],  # right
-        bottom - crop_box[3],  # bottom
+        crop_box[0] - left_edge,  # left
+        crop_box[1] - top_edge,  # top
+        right_edge - crop_box[2],  # right
+        bottom_edge - crop_box[3],  # bottom
     )
     if max(pads) <= 0:
         return region, np.array(crop_box[:2], dtype=np.float64)
-    pixels = np.asarray(region, dtype=np.float32)
+    pixels = np.asarray(region)
     pad_l, pad_t, pad_r, pad_b = (max(p, 0) for p in pads)
     # np.pad's "reflect" cannot pad past the array's own size; "symmetric" repeated is the same
     # mirror and works for any amount.
     padded = _mirror(pixels, ((pad_t, pad_b), (pad_l, pad_r)))
     height, width = padded.shape[:2]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    # Distance outside the original pixels, as a fraction of each pad (0 inside, 1 at the edge).
-    fade = np.maximum.reduce(
-        [
-            (pad_l - xs) / max(pad_l, 1),
-            (xs - (width - 1 - pad_r)) / max(pad_r, 1),
-            (pad_t - ys) / max(pad_t, 1),
-            (ys - (height - 1 - pad_b)) / max(pad_b, 1),
-        ]
+    # Distance outside the original pixels, as a fraction of each pad (0 inside, 1 at the edge),
+    # as one row and one column; only the bands outside the image are blended, below.
+    xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+    fade_x = np.maximum((pad_l - xs) / max(pad_l, 1), (xs - (width - 1 - pad_r)) / max(pad_r, 1))
+    fade_y = np.maximum((pad_t - ys) / max(pad_t, 1), (ys - (height - 1 - pad_b)) / max(pad_b, 1))
+    radius = max(quad_side * 0.02, 1.0)
+    margin = int(3 * radius) + 1  # what the blur of a band needs around it
+    median = np.median(pixels[::4, ::4].reshape(-1, 3), axis=0)  # a sample is enough
+    out = padded.copy()
+    bands = (
+        (0, pad_t, 0, width),
+        (height - pad_b, height, 0, width),
+        (0, height, 0, pad_l),
+        (0, height, width - pad_r, width),
     )
-    fade = np.clip(fade, 0.0, 1.0)[..., None]
-    blur_radius = max(quad_side * 0.02, 1.0)
-    blurred = np.asarray(
-        Image.fromarray(padded.round().astype(np.uint8)).filter(
-            ImageFilter.GaussianBlur(blur_radius)
-        ),
-        dtype=np.float32,
-    )
-    median = np.median(pixels.reshape(-1, 3), axis=0)
-    blended = padded + (blurred - padded) * np.clip(fade * 3.0, 0.0, 1.0)
-    blended += (median - blended) * fade
-    out = Image.fromarray(np.clip(blended.round(), 0, 255).astype(np.uint8))
-    return out, np.array([left, top], dtype=np.float64)
+    for top, bottom, left, right in bands:
+        if bottom <= top or right <= left:
+            continue
+        outer = (max(top - margin, 0), min(bottom + margin, height),
+                 max(left - margin, 0), min(right + margin, width))  # fmt: skip
+        window = padded[outer[0] : outer[1], outer[2] : outer[3]]
+        blurred = np.asarray(
+            Image.fromarray(window).filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32
+        )[top - outer[0] : bottom - outer[0], left - outer[2] : right - outer[2]]
+        fade = np.maximum(fade_y[top:bottom, None], fade_x[None, left:right])
+        fade = np.clip(fade, 0.0, 1.0)[..., None]
+        band = padded[top:bottom, left:right].astype(np.float32)
+        band += (blurred - band) * np.clip(fade * 3.0, 0.0, 1.0)
+        band += (median - band) * fade
+        out[top:bottom, left:right] = np.clip(band.round(), 0, 255).astype(np.uint8)
+    return Image.fromarray(out), np.array([left_edge, top_edge], dtype=np.float64)
 
 
 def _mirror(pixels: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:

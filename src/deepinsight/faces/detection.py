@@ -99,6 +99,10 @@ class FaceFinder:
         for size, indices in by_size.items():
             factor = min(1.0, self.detect_size / max(size))
             arrays = [_detection_array(images[i], factor) for i in indices]
+            # MTCNN's image pyramid starts at the smallest face it is asked to find: faces
+            # under min_face_px are dropped anyway, so not looking for them saves most of the
+            # first, largest P-Net pass (20 px is MTCNN's own default floor).
+            self._mtcnn.min_face_size = max(20, int(self.min_face_px * factor))
             found = self._detect(arrays)
             for i, faces in zip(indices, found):
                 kept = self._keep([face.scaled(1.0 / factor) for face in faces])

@@ -2,9 +2,10 @@
 
 ``sample_frames(path, count)`` yields ``count`` frames spread evenly over the video (the centres
 of ``count`` equal segments; DeepfakeBench's convention of 32 is the default upstream). It seeks
-to each one instead of decoding the whole file: only the frames between a keyframe and a sampled
-frame are decoded, and at most one frame is held at a time, so memory does not grow with the
-video's length. A video whose length the container does not state is read once, keeping a
+to each one when the video's keyframes are closer together than the sampled frames, so only the
+frames between a keyframe and a sampled frame are decoded, and decodes on when they are not
+(a seek would only go back); at most one frame is held at a time, so memory does not grow with
+the video's length. A video whose length the container does not state is read once, keeping a
 thinning reservoir of at most ``2 * count`` compressed-size frames.
 
 Anything that is not a usable video (no video stream, not a container FFmpeg reads, corrupt or
@@ -24,8 +25,8 @@ from deepinsight.data.image_io import VIDEO_EXTENSIONS, ImageLoadError
 from deepinsight.errors import first_line
 
 DEFAULT_FRAME_COUNT = 32
-# Targets closer than this to the last decoded frame are reached by decoding on, not seeking:
-# a seek goes back to a keyframe, usually further back than this.
+# Targets closer than this to the last decoded frame are reached by decoding on, not seeking
+# (a seek goes back to a keyframe); _sampled raises it when the keyframes are further apart.
 _SEEK_GAP_S = 1.0
 
 
@@ -118,12 +119,21 @@ def _sampled(container, stream, count: int) -> Iterator[SampledFrame]:
     half_frame = 0.5 / fps
     frames: Iterator | None = None
     last = -math.inf
+    # Seek only for targets further ahead than this. It grows when a seek lands on a keyframe
+    # at or before the frame last decoded: the keyframes are further apart than the targets
+    # (libx264 puts up to 250 frames between them), so decoding on is cheaper than seeking.
+    seek_gap = _SEEK_GAP_S
     for target in targets:
-        if frames is None or target - last > _SEEK_GAP_S:
+        sought = frames is None or target - last > seek_gap
+        if sought:
             offset = int((target - half_frame) / stream.time_base)
             container.seek(max(offset, 0), stream=stream, backward=True, any_frame=False)
             frames = container.decode(stream)
         for frame in frames:
+            if sought and frame.time is not None:
+                if frame.time <= last:  # this seek only went back: do not seek that far again
+                    seek_gap = max(seek_gap, target - frame.time)
+                sought = False
             if frame.time is None or frame.time < target - half_frame:
                 continue
             last = frame.time
