@@ -39,6 +39,11 @@ ALIGNED_FACES, WHOLE_IMAGES = "aligned_faces", "whole_images"
 TRAINING_CROPS = (ALIGNED_FACES, WHOLE_IMAGES)
 
 
+# refine_landmarks keeps the first landmarks when the second pass moved them by more than this
+# (mean over the five points, in eye distances): it found another face, or a mirrored copy.
+MAX_REFINE_SHIFT = 0.25
+
+
 class NoFaceError(ImageLoadError):
     """Face detection found no face: the image gets an error row, not a whole-image score."""
 
@@ -137,11 +142,18 @@ def refine_landmarks(
     if not pairs:
         return []
     first = [align_face(image, landmarks, size) for image, landmarks in pairs]
-    again = finder.find(first)
-    return [
-        crop_to_image(found[0].landmarks, landmarks, size) if found else landmarks
-        for (_, landmarks), found in zip(pairs, again)
-    ]
+    refined = []
+    for (_, landmarks), found in zip(pairs, finder.find(first)):
+        # The face on its own crop is the one nearest to where the first pass put it (where the
+        # crop was padded by mirroring, a mirrored copy of a face can be larger); one that moved
+        # by more than MAX_REFINE_SHIFT of the eye distance is a different face or a miss.
+        candidates = [crop_to_image(face.landmarks, landmarks, size) for face in found]
+        eye_distance = float(np.hypot(*(landmarks[1] - landmarks[0]))) or 1.0
+        shifts = [np.hypot(*(c - landmarks).T).mean() / eye_distance for c in candidates]
+        best = int(np.argmin(shifts)) if shifts else -1
+        keep_first = best < 0 or shifts[best] > MAX_REFINE_SHIFT
+        refined.append(landmarks if keep_first else candidates[best])
+    return refined
 
 
 def check_face_options(mode: str, detector: dict[str, Any]) -> None:
