@@ -32,7 +32,7 @@ DEFAULT_CROP_SIZE = 256
 # square is nearly the image itself. On the astronaut's crop made by this module, MTCNN's
 # square came back within 0.5 px of the centre, 0.5% of the side and 0.04 degrees; the
 # tolerances leave room for crops made with other landmarks (FFHQ's own came from dlib, whose
-# square lies a median 2.3% of the side from MTCNN's: experiments/face_alignment).
+# square's side differs from MTCNN's by a median 2.3%, at most 30%: experiments/face_alignment).
 ALIGNED_CENTRE_TOLERANCE = 0.06  # of the image side
 ALIGNED_SIDE_TOLERANCE = 0.12  # relative
 ALIGNED_ANGLE_TOLERANCE = 6.0  # degrees
