@@ -9,7 +9,7 @@ import sys
 import pytest
 from helpers.synthetic_data import KAGGLE_HEADER, write_folder_dataset, write_kaggle_dataset
 
-from deepinsight.data.datamodule import DeepfakeDataModule
+from deepinsight.data.datamodule import DeepfakeDataModule, training_crops
 from deepinsight.data.layouts import discover_splits
 from deepinsight.errors import DeepInsightError
 
@@ -58,6 +58,10 @@ def test_what_the_training_images_are_is_recorded_for_inference(tmp_path):
     assert dm.preprocessing["crops"] == "aligned_faces"
     with pytest.raises(DeepInsightError, match="data.crops must be one of aligned_faces"):
         DeepfakeDataModule(root=str(root), crops="faces")
+    # The demo is written in the Kaggle layout, but its pictures are not faces.
+    assert training_crops(None, "kaggle", demo=True) == "whole_images"
+    assert training_crops(None, "kaggle", demo=False) == "aligned_faces"
+    assert training_crops("aligned_faces", "folders", demo=False) == "aligned_faces"
 
 
 def test_corrupt_file_can_fail_instead(tmp_path):

@@ -22,16 +22,20 @@ from typing import Any
 
 from deepinsight.errors import DeepInsightError
 
-# Version 2 added the optional preprocessing mean/std (and bicubic resizing). A file that uses
-# neither is written as version 1, so older DeepInsight versions still read it; one that uses
-# them says "upgrade" there instead of being scored without its normalisation.
-FORMAT_VERSION = 2
+# Version 2 added the optional preprocessing mean/std (and bicubic resizing); version 3 the input
+# representation (``input``: npr or highpass, with ``input_scale``). A file that uses none of
+# them is written as version 1, so older DeepInsight versions still read it; one that uses them
+# says "upgrade" there instead of being scored without its normalisation or representation.
+FORMAT_VERSION = 3
 # The key under which a checkpoint holds the dict, beside Lightning's own keys.
 CHECKPOINT_KEY = "deepinsight"
 
 # The only preprocessing build_eval_transform implements; anything else would be scored wrongly.
 SUPPORTED_RESIZE = ("bilinear_antialias", "bicubic_antialias")
 SUPPORTED_SCALE = ("unit",)
+# deepinsight.models.representations.REPRESENTATIONS, repeated here: this module needs only the
+# standard library (training imports it without the inference stack).
+INPUT_REPRESENTATIONS = ("pixels", "npr", "highpass")
 
 # A field's check: (stored value or the field's default, source) -> the value to keep.
 Check = Callable[[Any, str], Any]
@@ -69,6 +73,16 @@ def _check_preprocessing(pre: Any, source: str) -> dict[str, Any]:
             f"scale={SUPPORTED_SCALE}); upgrade deepinsight"
         )
     checked = {**pre, "image_size": size, "channels": channels, "resize": resize, "scale": scale}
+    if pre.get("input", "pixels") != "pixels":
+        kind, factor = pre.get("input"), pre.get("input_scale")
+        if kind not in INPUT_REPRESENTATIONS:
+            raise DeepInsightError(
+                f"{source} asks for input representation {kind!r}, which this version of "
+                f"DeepInsight does not implement ({', '.join(INPUT_REPRESENTATIONS)}); upgrade "
+                "deepinsight"
+            )
+        if not _numbers([factor], 1) or factor <= 0:
+            raise _invalid(source, f"preprocessing input_scale {factor!r} is not positive")
     if "mean" in pre or "std" in pre:
         mean, std = pre.get("mean"), pre.get("std")
         if not (_numbers(mean, channels) and _numbers(std, channels) and min(std) > 0):
@@ -90,7 +104,10 @@ def _numbers(values: Any, n: int) -> bool:
 
 
 def minimal_version(preprocessing: Mapping[str, Any]) -> int:
-    """The oldest format that describes ``preprocessing``: 2 for mean/std or bicubic, else 1."""
+    """The oldest format that describes ``preprocessing``: 3 for an input representation, 2 for
+    mean/std or bicubic, else 1."""
+    if preprocessing.get("input", "pixels") != "pixels":
+        return 3
     uses_v2 = "mean" in preprocessing or preprocessing.get("resize") == "bicubic_antialias"
     return 2 if uses_v2 else 1
 

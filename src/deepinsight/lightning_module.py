@@ -53,6 +53,8 @@ def with_normalization(net: nn.Module, preprocessing: dict[str, Any] | None) -> 
     if preprocessing is None:
         return None
     preprocessing = dict(preprocessing)
+    # The input representation (data.input) is the network's first step, as stored.
+    net.set_representation(preprocessing.get("input"), preprocessing.get("input_scale"))
     if "mean" in preprocessing:
         net.set_normalization(preprocessing["mean"], preprocessing["std"])
     elif net.normalization is not None:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from deepinsight.checkpoint_info import minimal_version
 from deepinsight.models import create_model
 
 IMAGE_SIZE = 32
@@ -43,6 +44,7 @@ def make_checkpoint(
     torch.manual_seed(seed)
     extra = dict(preprocessing or {})  # e.g. {"mean": [...], "std": [...]}
     net = create_model(model, in_chans=channels, **kwargs).eval()
+    net.set_representation(extra.get("input"), extra.get("input_scale"))
     net.set_normalization(extra.get("mean"), extra.get("std"))
     with torch.no_grad():
         features = net.forward_features(calibration_images(channels, image_size))
@@ -54,7 +56,7 @@ def make_checkpoint(
     checkpoint = {
         "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
         "deepinsight": {
-            "format_version": 2 if extra else 1,
+            "format_version": minimal_version(extra),
             "model": {"name": model, "in_chans": channels, "kwargs": kwargs},
             "preprocessing": {
                 "image_size": image_size,

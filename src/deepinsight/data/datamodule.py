@@ -40,6 +40,15 @@ from deepinsight.faces.policy import ALIGNED_FACES, TRAINING_CROPS, WHOLE_IMAGES
 log = logging.getLogger(__name__)
 
 
+def training_crops(crops: str | None, layout: str, demo: bool) -> str:
+    """What the training images are, for the checkpoint (predict's ``faces=auto`` cuts inputs
+    the same way): ``data.crops`` if given; else aligned faces for the Kaggle 140k layout (FFHQ
+    crops), whole images for anything else, the demo included (Kaggle-shaped, but no faces)."""
+    if crops is not None:
+        return crops
+    return ALIGNED_FACES if layout == "kaggle" and not demo else WHOLE_IMAGES
+
+
 class DeepfakeDataModule(L.LightningDataModule):
     """Real-vs-fake images for one input variant (``rgb``, ``grayscale`` or ``augmented``,
     optionally ``+affine``, ``+blurjpeg``).
@@ -79,11 +88,13 @@ class DeepfakeDataModule(L.LightningDataModule):
         color: str | None = None,
         augment: Mapping[str, Any] | None = None,
         crops: str | None = None,
+        input: str | None = None,
     ) -> None:
         super().__init__()
-        # ``color`` and ``augment`` are the config's composable choices; conf/data/rgb.yaml
-        # names ``variant`` from them (di.variant), and the variant alone decides the pipeline.
-        del color, augment
+        # ``color``, ``augment`` and ``input`` are the config's composable choices;
+        # conf/data/rgb.yaml names ``variant`` from them (di.variant), and the variant alone
+        # decides the pipeline.
+        del color, augment, input
         self.variant = variant
         check_data_root(root)
         self.root = root
@@ -153,12 +164,7 @@ class DeepfakeDataModule(L.LightningDataModule):
                 self.decoded[split] = self._fill_cache(cache, samples)
             clean[split] = samples
         self.splits = DatasetSplits(found.layout, found.root, clean)
-        # What the images are travels with the checkpoint, so predict's faces=auto cuts inputs
-        # the same way: the Kaggle 140k files are FFHQ-aligned faces; anything else counts as
-        # whole images unless data.crops says otherwise.
-        self.preprocessing["crops"] = self.crops or (
-            ALIGNED_FACES if found.layout == "kaggle" else WHOLE_IMAGES
-        )
+        self.preprocessing["crops"] = training_crops(self.crops, found.layout, self.uses_demo)
         sizes = ", ".join(f"{s}={len(v)}" for s, v in clean.items())
         log.info("data: %s layout at %s (%s)", found.layout, found.root, sizes)
         return self.splits

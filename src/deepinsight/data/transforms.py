@@ -26,22 +26,38 @@ VARIANTS = ("rgb", "grayscale", "augmented")
 # Training-only modifiers a variant may add after "+", e.g. "rgb+blurjpeg".
 BLUR_JPEG = "blurjpeg"
 AFFINE = "affine"
-MODIFIERS = (AFFINE, BLUR_JPEG)
+# Input representations the network computes first (deepinsight.models.representations): a
+# variant names one after "+", e.g. "rgb+npr"; they change every split, not only training.
+REPRESENTATION_MODIFIERS = ("npr", "highpass")
+MODIFIERS = (AFFINE, BLUR_JPEG, *REPRESENTATION_MODIFIERS)
 COLORS = ("rgb", "grayscale")
+INPUTS = ("pixels", *REPRESENTATION_MODIFIERS)
 
 
-def variant_name(color: str, affine: bool = False, blur_jpeg: bool = False) -> str:
+def variant_name(
+    color: str, affine: bool = False, blur_jpeg: bool = False, input: str = "pixels"
+) -> str:
     """The variant named by the configs' composable choices, in the seed's spelling.
 
     ``("rgb", affine=True)`` -> ``"augmented"``; ``("grayscale", True, True)`` ->
-    ``"grayscale+affine+blurjpeg"``. Results, run names and W&B keep these names.
+    ``"grayscale+affine+blurjpeg"``; ``("rgb", input="npr")`` -> ``"rgb+npr"``. Results, run
+    names and W&B keep these names.
     """
     if color not in COLORS:
         raise DeepInsightError(f"unknown data.color '{color}'; choose one of: {', '.join(COLORS)}")
+    if input not in INPUTS:
+        raise DeepInsightError(f"unknown data.input '{input}'; choose one of: {', '.join(INPUTS)}")
     name = "augmented" if color == "rgb" and affine else color
     if affine and color != "rgb":
         name += f"+{AFFINE}"
-    return name + (f"+{BLUR_JPEG}" if blur_jpeg else "")
+    name += f"+{BLUR_JPEG}" if blur_jpeg else ""
+    return name + (f"+{input}" if input != "pixels" else "")
+
+
+def representation_of(variant: str) -> str:
+    """The input representation a variant names: ``"rgb+npr"`` -> ``"npr"``, else pixels."""
+    named = [m for m in parse_variant(variant)[1] if m in REPRESENTATION_MODIFIERS]
+    return named[0] if named else "pixels"
 
 
 def parse_variant(variant: str) -> tuple[str, tuple[str, ...]]:
@@ -57,6 +73,8 @@ def parse_variant(variant: str) -> tuple[str, tuple[str, ...]]:
                 f"unknown data variant modifier '+{modifier}' in '{variant}'; "
                 f"choose from: {', '.join('+' + m for m in MODIFIERS)}"
             )
+    if sum(m in REPRESENTATION_MODIFIERS for m in modifiers) > 1:
+        raise DeepInsightError(f"'{variant}' names more than one input representation")
     return base, tuple(modifiers)
 
 
@@ -84,13 +102,22 @@ def make_preprocessing(
     variant: str, image_size: int, resize: str = "bilinear_antialias"
 ) -> dict[str, Any]:
     """The evaluation preprocessing as plain data (safe to store in a checkpoint)."""
-    return {
+    preprocessing: dict[str, Any] = {
         "image_size": int(image_size),
         "channels": channels_for(variant),
         "resize": check_resize(resize),
         # The seed rescales pixels to [0, 1] and does no mean/std normalisation.
         "scale": "unit",
     }
+    representation = representation_of(variant)
+    if representation != "pixels":
+        # Computed by the network (deepinsight.models.representations), recorded here so every
+        # runtime rebuilds it; the images themselves stay [0, 1] pixels.
+        from deepinsight.models.representations import DEFAULT_SCALES
+
+        preprocessing["input"] = representation
+        preprocessing["input_scale"] = DEFAULT_SCALES[representation]
+    return preprocessing
 
 
 def build_eval_transform(preprocessing: Mapping[str, Any]) -> v2.Compose:

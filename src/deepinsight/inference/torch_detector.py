@@ -107,6 +107,7 @@ def build_network(spec: DetectorSpec) -> DeepfakeNet:
     net = create_model(spec.model_name, in_chans=spec.in_chans, **kwargs)
     # Exactly the normalisation it trained with; none for files written before it existed.
     pre = spec.preprocessing
+    net.set_representation(pre.get("input"), pre.get("input_scale"))
     net.set_normalization(pre.get("mean"), pre.get("std"))
     return net
 

@@ -34,7 +34,8 @@ class InputNormalization(nn.Module):
 
 
 class DeepfakeNet(nn.Module):
-    """Optional input normalisation, a feature extractor, then a single-logit linear head.
+    """An optional fixed input representation (deepinsight.models.representations), optional
+    input normalisation, a feature extractor, then a single-logit linear head.
 
     ``forward`` maps ``(N, in_chans, H, W)`` images in [0, 1] to ``(N,)`` logits;
     ``sigmoid(logit)`` is P(fake). ``forward_features`` exposes the pooled features the head
@@ -61,6 +62,22 @@ class DeepfakeNet(nn.Module):
         self.input_norm: InputNormalization | None = None
         if default_normalization is not None:
             self.set_normalization(*default_normalization)
+        self.input_representation: nn.Module | None = None
+        self._representation: tuple[str, float | None] = ("pixels", None)
+
+    def set_representation(self, kind: str | None, scale: float | None = None) -> None:
+        """Compute ``kind`` (pixels, npr, highpass) of the input first; scale None: default."""
+        from deepinsight.models.representations import build_representation
+
+        kind = kind or "pixels"
+        module = build_representation(kind, scale, self.in_chans)
+        self.input_representation = module.to(self.head.weight.device) if module else None
+        self._representation = (kind, getattr(module, "scale", None))
+
+    @property
+    def representation(self) -> tuple[str, float | None]:
+        """(kind, scale) of the input representation; ("pixels", None) for none."""
+        return self._representation
 
     def set_normalization(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
         """Normalise inputs with ``mean``/``std`` (one value per channel); None = none."""
@@ -79,6 +96,8 @@ class DeepfakeNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features of shape (N, num_features)."""
+        if self.input_representation is not None:
+            x = self.input_representation(x)
         if self.input_norm is not None:
             x = self.input_norm(x)
         return self.backbone(x)
