@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deepinsight.errors import DeepInsightError
-from deepinsight.faces.policy import FACE_MODES
+from deepinsight.faces.policy import check_face_options
 from deepinsight.inference import load_detector
 from deepinsight.inference.torch_detector import resolve_device
 from deepinsight.serve.api import DetectorAPI
@@ -46,10 +46,8 @@ class ServeOptions:
             raise DeepInsightError(f"batch_timeout must be >= 0 seconds, not {self.batch_timeout}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise DeepInsightError(f"device must be auto, cpu or cuda, not {self.device!r}")
-        if self.faces not in FACE_MODES:
-            raise DeepInsightError(
-                f"faces must be one of {', '.join(FACE_MODES)}, not {self.faces!r}"
-            )
+        # One line here, not a report from a model worker.
+        check_face_options(self.faces, dict(self.face_detector or {}))
 
 
 def model_info(ckpt: str) -> dict[str, Any]:
