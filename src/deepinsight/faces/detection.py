@@ -19,12 +19,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from deepinsight.faces.dlib_landmarks import DlibLandmarks, check_available
+from deepinsight.faces.dlib_landmarks import DlibLandmarks, box_overlap, check_available
 
 # Landmark order of MTCNN's O-Net, which the alignment relies on.
 LEFT_EYE, RIGHT_EYE, NOSE, MOUTH_LEFT, MOUTH_RIGHT = range(5)
 #: Where the five landmarks come from (``FaceFinder(landmarks=...)``).
 LANDMARK_SOURCES = ("mtcnn", "dlib")
+# An MTCNN face and a dlib HOG face are the same face from this box overlap (IoU) on.
+HOG_MATCH = 0.3
 
 
 @dataclass(frozen=True)
@@ -132,11 +134,19 @@ class FaceFinder:
 
     def _refine(self, image: Image.Image, faces: list[Face]) -> list[Face]:
         """With ``landmarks=dlib``, each face's five points from dlib's 68, found in the
-        full-resolution image within MTCNN's box."""
+        full-resolution image within the box of dlib's own HOG detector where it found the same
+        face (box overlap >= HOG_MATCH), else within MTCNN's box."""
         if self._dlib is None or not faces:
             return faces
         pixels = np.asarray(image.convert("RGB"))
-        return [replace(face, landmarks=self._dlib(pixels, face.box)) for face in faces]
+        hog = self._dlib.hog_boxes(image)
+        refined = []
+        for face in faces:
+            overlaps = [(box_overlap(face.box, box), box) for box in hog]
+            best = max(overlaps, default=(0.0, face.box))
+            box = best[1] if best[0] >= HOG_MATCH else face.box
+            refined.append(replace(face, landmarks=self._dlib(pixels, box)))
+        return refined
 
     def _keep(self, faces: list[Face]) -> list[Face]:
         kept = [

@@ -55,6 +55,15 @@ def five_from_68(points: np.ndarray) -> np.ndarray:
     )
 
 
+def box_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def _import_extra() -> tuple[Any, Path]:
     """dlib and the 68-point model's path, or the one-line error saying how to install them."""
     try:
@@ -86,6 +95,25 @@ class DlibLandmarks:
     def __init__(self) -> None:
         self._dlib: Any = None
         self._predictor: Any = None
+        self._hog: Any = None
+
+    def hog_boxes(self, image: Image.Image, search_size: int = 800) -> list[tuple[float, ...]]:
+        """Faces found by dlib's own HOG detector, whose boxes its 68-point model was trained
+        with ("it won't work as well" with differently aligned boxes, dlib-models' README).
+        Searched with the longest side reduced to ``search_size``; boxes in ``image``'s pixels."""
+        self._load()
+        if self._hog is None:
+            self._hog = self._dlib.get_frontal_face_detector()
+        factor = min(1.0, search_size / max(image.size))
+        small = image.convert("RGB")
+        if factor < 1.0:
+            small = small.resize(
+                (round(image.width * factor), round(image.height * factor)), Image.BILINEAR
+            )
+        found = self._hog(np.ascontiguousarray(np.asarray(small)), 1)
+        return [
+            tuple(v / factor for v in (r.left(), r.top(), r.right(), r.bottom())) for r in found
+        ]
 
     def _load(self) -> Any:
         if self._predictor is None:
