@@ -13,7 +13,8 @@ import pytest
 
 from deepinsight.errors import DeepInsightError
 from deepinsight.faces import FaceFinder, dlib_landmarks
-from deepinsight.faces.dlib_landmarks import DlibLandmarks, five_from_68
+from deepinsight.faces.detection import HOG_MATCH
+from deepinsight.faces.dlib_landmarks import DlibLandmarks, box_overlap, five_from_68
 
 
 def test_five_from_68_takes_ffhqs_points():
@@ -47,9 +48,15 @@ def test_dlib_finds_the_astronauts_eyes_and_mouth():
         assert np.hypot(*(five[index] - point)) <= 6.0, (index, five[index])
     assert 181 < five[2][0] < 268 and five[1][1] < five[2][1] < five[3][1]
 
-    # FaceFinder(landmarks="dlib"): MTCNN's faces, with these points in place of its own.
+    # FaceFinder(landmarks="dlib"): MTCNN's faces, with dlib's points in place of its own,
+    # found within the box of dlib's own HOG detector (the same face here).
     (faces,) = FaceFinder(landmarks="dlib").find([image])
-    np.testing.assert_allclose(faces[0].landmarks, DlibLandmarks()(image, faces[0].box))
+    dlib_model = DlibLandmarks()
+    (hog_box,) = dlib_model.hog_boxes(image)
+    assert box_overlap(hog_box, faces[0].box) >= HOG_MATCH
+    np.testing.assert_allclose(faces[0].landmarks, dlib_model(image, hog_box))
+    for index, point in expected.items():
+        assert np.hypot(*(faces[0].landmarks[index] - point)) <= 6.0
 
 
 def test_unknown_landmark_source_names_both():
