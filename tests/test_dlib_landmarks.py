@@ -52,7 +52,7 @@ def test_dlib_finds_the_astronauts_eyes_and_mouth():
     # found within the box of dlib's own HOG detector (the same face here).
     (faces,) = FaceFinder(landmarks="dlib").find([image])
     dlib_model = DlibLandmarks()
-    (hog_box,) = dlib_model.hog_boxes(image)
+    hog_box = max(dlib_model.hog_boxes(image), key=lambda box: box_overlap(box, faces[0].box))
     assert box_overlap(hog_box, faces[0].box) >= HOG_MATCH
     np.testing.assert_allclose(faces[0].landmarks, dlib_model(image, hog_box))
     for index, point in expected.items():
