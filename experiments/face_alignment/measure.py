@@ -47,7 +47,7 @@ from deepinsight.data.image_io import load_image
 from deepinsight.data.transforms import build_eval_transform
 from deepinsight.faces import FaceFinder, align_face, ffhq_quad
 from deepinsight.faces.alignment import quad_geometry
-from deepinsight.faces.dlib_landmarks import DlibLandmarks
+from deepinsight.faces.dlib_landmarks import DlibLandmarks, box_overlap
 from deepinsight.faces.policy import refine_landmarks
 from deepinsight.inference import load_detector
 
@@ -91,14 +91,6 @@ def stats(values: list[float]) -> dict[str, float]:
         "median": float(np.median(array)),
         "max": float(array.max()),
     }
-
-
-def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    inter_w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    inter_h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = inter_w * inter_h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def corner_offsets(quad: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -152,7 +144,7 @@ def measure_face(
         ),
     }
     # dlib's points from the box of its own HOG detector, when it found this face too.
-    matches = sorted(((box_iou(face.box, b), b) for b in hog_boxes), reverse=True)
+    matches = sorted(((box_overlap(face.box, b), b) for b in hog_boxes), reverse=True)
     if matches and matches[0][0] >= 0.3:
         hog_box = matches[0][1]
         dlib_hog = dlib_marks(pixels, hog_box)
