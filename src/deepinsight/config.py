@@ -182,8 +182,18 @@ def sqlite_url(path: str) -> str:
     return f"sqlite:///{file}"
 
 
+def held_in_generators(held_out: Any) -> list[str]:
+    """The mix demo's generators other than ``held_out`` (one name or a list): a fold's
+    training generators (sweep=logo)."""
+    from deepinsight.data.demo_decoders import MIX_DECODERS
+
+    out = [held_out] if isinstance(held_out, str) else [str(g) for g in held_out]
+    return [name for name in MIX_DECODERS if name not in out]
+
+
 def register_resolvers() -> None:
     resolvers = {
+        "di.held_in": held_in_generators,
         "di.if_demo": _if_demo,
         "di.variant": variant_name,
         "di.cache_dir": cache_dir,

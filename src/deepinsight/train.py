@@ -74,6 +74,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg.get("logger"))
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
     keys = {**run_keys(cfg), "dataset": datamodule.dataset_name}
+    if datamodule.holds_out_generators:  # a leave-one-generator-out fold (sweep=logo)
+        keys["generators"] = dict(datamodule.generator_fold)
     # Under DDP: the ranks Lightning starts run this very job; released when the job ends.
     with RankGroup(run_dir) as ranks:
         trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)

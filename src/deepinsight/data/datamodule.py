@@ -29,6 +29,7 @@ from deepinsight.data.demo import (
     ensure_demo_dataset,
     is_demo_root,
 )
+from deepinsight.data.generator_folds import select_generators
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS
 from deepinsight.data.layouts import SPLITS, DatasetSplits, discover_splits
 from deepinsight.data.transforms import build_transforms, make_preprocessing, parse_variant
@@ -38,6 +39,13 @@ from deepinsight.errors import DeepInsightError
 from deepinsight.faces.policy import ALIGNED_FACES, TRAINING_CROPS, WHOLE_IMAGES
 
 log = logging.getLogger(__name__)
+
+
+def _names(value: Any) -> list[str] | None:
+    """A config's generator list (or one name) as a plain list; None stays None."""
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def training_crops(crops: str | None, layout: str, demo: bool) -> str:
@@ -112,6 +120,11 @@ class DeepfakeDataModule(L.LightningDataModule):
         self.max_pixels = max_pixels
         # Unset (None) demo keys fall back to the calibrated DEMO_DEFAULTS.
         self.demo = {k: v for k, v in dict(demo or {}).items() if v is not None}
+        # Not build parameters: which generators' fakes each split keeps (generator_folds).
+        self.generator_fold = {
+            "train": _names(self.demo.pop("train_generators", None)),
+            "test": _names(self.demo.pop("test_generators", None)),
+        }
         # Fails fast on an unknown variant, before any data is touched.
         self.resize = resize
         self.layout = layout
@@ -147,6 +160,10 @@ class DeepfakeDataModule(L.LightningDataModule):
         if self.splits is not None:
             return self.splits
         found = discover_splits(self._data_root(), self.layout)
+        if self.uses_demo and self.holds_out_generators:
+            found = select_generators(
+                found, self.generator_fold["train"], self.generator_fold["test"]
+            )
         clean = {}
         for split in SPLITS:
             samples = found.splits[split]
@@ -191,6 +208,11 @@ class DeepfakeDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         # Runs on one process per node: build the demo dataset there, not in every rank.
         self._data_root()
+
+    @property
+    def holds_out_generators(self) -> bool:
+        """Whether data.demo.train_generators or test_generators choose the fakes per split."""
+        return any(value is not None for value in self.generator_fold.values())
 
     @property
     def uses_demo(self) -> bool:

@@ -55,8 +55,10 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "generator": "decoder",
 }
 # How fakes are made: "decoder", briefly trained DCGAN-style decoders (demo_decoders); "upconv",
-# one hand-designed x2 up-convolution (demo_images), the default up to format version 2.
-GENERATORS = ("decoder", "upconv")
+# one hand-designed x2 up-convolution (demo_images), the default up to format version 2; "mix",
+# four decoders of different up-sampling designs (demo_decoders.MIX_DECODERS), each fake's
+# recorded by name in the manifest (``generator``): the leave-one-generator-out demo.
+GENERATORS = ("decoder", "upconv", "mix")
 # They were calibrated for the demo's training defaults, which live in conf/ (the demo branch of
 # each `di.if_demo`: 7 epochs, batch 64, 64 px), Adam 1e-3, 2 CPU cores: about 14 s a DenseNet121
 # epoch; see experiments/demo_generator/README.md.
@@ -140,8 +142,10 @@ def _validate(
 ) -> None:
     if generator not in GENERATORS:
         raise DeepInsightError(f"generator must be one of {GENERATORS} (got {generator!r})")
-    if generator == "decoder" and image_size % 8:
-        raise DeepInsightError(f"generator=decoder needs image_size % 8 == 0 (got {image_size})")
+    if generator in ("decoder", "mix") and image_size % 8:
+        raise DeepInsightError(
+            f"generator={generator} needs image_size % 8 == 0 (got {image_size})"
+        )
     for split, count in counts.items():
         if count < 2 or count % 2:
             raise DeepInsightError(f"n_{split} must be an even number >= 2 (got {count})")
@@ -267,14 +271,21 @@ def _renderer(
 
     # The decoders learn from the train split's photos only.
     train_photos = [photos[name] for name in SOURCE_PHOTOS["train"]]
-    fingerprints, spectra = demo_decoders.train_fingerprints(train_photos, seed, image_size)
+    kinds = demo_decoders.MIX_DECODERS if generator == "mix" else None
+    fingerprints, spectra = demo_decoders.train_fingerprints(
+        train_photos, seed, image_size, kinds=kinds
+    )
 
     def render(items: list[tuple[np.ndarray, bool, np.random.Generator]]):
         for start in range(0, len(items), 256):  # bounded memory
             chunk = items[start : start + 256]
-            yield from demo_decoders.render_split(
+            rendered = demo_decoders.render_split(
                 chunk, fingerprints, spectra, image_size, artifact_strength, jpeg_quality
             )
+            for (jpeg, record), (_, fake, _) in zip(rendered, chunk):
+                if kinds is not None:  # which decoder made a fake (None: a real image)
+                    record = {**record, "generator": kinds[record["decoder"]] if fake else None}
+                yield jpeg, record
 
     return render
 

@@ -37,6 +37,9 @@ from deepinsight.data.demo_images import cut_crop, draw_jitter, finish_image
 # (name, decoder kind) of the demo's generators: several briefly trained decoders gave a more
 # learnable mix than one trained longer at the same cost (prototype notes).
 DEMO_DECODERS: tuple[str, ...] = ("transposed", "upsample", "transposed")
+# generator="mix": one decoder of each up-sampling design, each recorded by name per fake, for
+# the leave-one-generator-out protocol (deepinsight.data.generator_folds).
+MIX_DECODERS: tuple[str, ...] = ("transposed", "upsample", "bilinear", "transposed3")
 TRAIN_STEPS = 200
 TRAIN_BATCH = 16
 # Decoders are fully convolutional, so they learn on small crops and apply at any multiple of 8.

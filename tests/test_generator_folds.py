@@ -1,0 +1,127 @@
+"""Leave-one-generator-out on the demo: generator identity, folds, and the held-out table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from deepinsight.data import demo_decoders
+from deepinsight.data.datamodule import DeepfakeDataModule
+from deepinsight.data.demo import MANIFEST_NAME, build_demo_dataset
+from deepinsight.errors import DeepInsightError
+from deepinsight.evaluation.logo import LogoTable, report
+
+TINY_MIX = {"n_train": 16, "n_valid": 8, "n_test": 16, "image_size": 32,
+            "artifact_strength": 0.2, "seed": 3, "generator": "mix"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mix_cache(tmp_path_factory):
+    """A tiny mix demo in a cache folder of its own, decoders trained for a few steps only."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(demo_decoders, "TRAIN_STEPS", 3)
+    patch.setattr(demo_decoders, "TRAIN_CROPS", 16)
+    cache = tmp_path_factory.mktemp("mix_cache")
+    first = build_demo_dataset(tmp_path_factory.mktemp("mix_first"), **TINY_MIX)
+    # A DataModule builds (and later finds) the same parameters' dataset in the cache.
+    dm = DeepfakeDataModule(root="demo", image_size=32, cache_dir=str(cache),
+                            demo={**TINY_MIX, "prebuilt": False})  # fmt: skip
+    again = dm.resolve().root
+    patch.undo()
+    return cache, first, again
+
+
+def manifest_images(root: Path) -> list[dict]:
+    return json.loads((root / MANIFEST_NAME).read_text())["images"]
+
+
+def test_every_fake_records_its_generator_deterministically(mix_cache):
+    _, first, again = mix_cache
+    images = manifest_images(first)
+    fakes = [image for image in images if image["label_str"] == "fake"]
+    reals = [image for image in images if image["label_str"] == "real"]
+    assert {image["generator"] for image in fakes} <= set(demo_decoders.MIX_DECODERS)
+    assert len({image["generator"] for image in fakes}) >= 3  # spread over the decoders
+    assert all(image["generator"] is None for image in reals)
+    # The same seed gives the same generators (and the same files).
+    assert [i["generator"] for i in manifest_images(again)] == [i["generator"] for i in images]
+    assert (first / "train.csv").read_text() == (again / "train.csv").read_text()
+
+
+def test_a_fold_never_trains_on_the_held_out_generators_fakes(mix_cache):
+    cache, _, _ = mix_cache
+    held_out = "bilinear"
+    train = [g for g in demo_decoders.MIX_DECODERS if g != held_out]
+    dm = DeepfakeDataModule(
+        root="demo", image_size=32, cache_dir=str(cache),
+        demo={**TINY_MIX, "prebuilt": False, "train_generators": train,
+              "test_generators": [held_out]},
+    )  # fmt: skip
+    splits = dm.resolve().splits
+    for split in ("train", "valid"):
+        groups = {s.group for s in splits[split] if s.label == 1}
+        assert held_out not in groups and groups <= set(train)
+    test_fakes = [s for s in splits["test"] if s.label == 1]
+    assert test_fakes and {s.group for s in test_fakes} == {held_out}
+    # Real images are untouched: as many as without a fold.
+    whole = DeepfakeDataModule(root="demo", image_size=32, cache_dir=str(cache),
+                               demo={**TINY_MIX, "prebuilt": False}).resolve().splits  # fmt: skip
+    for split in ("train", "valid", "test"):
+        assert [s.path for s in splits[split] if s.label == 0] == [
+            s.path for s in whole[split] if s.label == 0
+        ]
+    assert dm.holds_out_generators and dm.generator_fold["test"] == [held_out]
+
+
+def test_an_unknown_generator_is_one_line(mix_cache):
+    cache, _, _ = mix_cache
+    dm = DeepfakeDataModule(
+        root="demo",
+        image_size=32,
+        cache_dir=str(cache),
+        demo={**TINY_MIX, "prebuilt": False, "test_generators": ["vae"]},
+    )
+    with pytest.raises(DeepInsightError, match="unknown generator.*vae.*this demo has bilinear"):
+        dm.resolve()
+
+
+def test_the_logo_sweep_trains_on_every_other_generator(compose):
+    cfg = compose(["sweep=logo", "data.demo.test_generators=[upsample]"])
+    assert cfg.data.demo.generator == "mix"
+    assert list(cfg.data.demo.train_generators) == ["transposed", "bilinear", "transposed3"]
+
+
+def write_run(folder: Path, model: str, held_out: str, seed: int, auroc: float) -> None:
+    folder.mkdir(parents=True)
+    others = [g for g in demo_decoders.MIX_DECODERS if g != held_out]
+    results = {
+        "status": "completed", "model": model, "data": "rgb", "seed": seed,
+        "generators": {"train": others, "test": [held_out]},
+        "test": {"n": 200, "auroc": auroc, "ap": auroc - 0.01,
+                 "ci95": {"auroc": [auroc - 0.05, auroc + 0.05], "ap": [0.5, 0.9]}},
+    }  # fmt: skip
+    (folder / "results.json").write_text(json.dumps(results))
+
+
+def test_the_held_out_table_has_a_row_per_generator_the_mean_and_the_seed_spread(tmp_path):
+    sweep = tmp_path / "sweep"
+    number = 0
+    for model, base in (("custom_cnn", 0.6), ("densenet121", 0.8)):
+        for index, held_out in enumerate(demo_decoders.MIX_DECODERS):
+            for seed, jitter in ((42, 0.0), (43, 0.02)):
+                write_run(sweep / str(number), model, held_out, seed, base + 0.01 * index + jitter)
+                number += 1
+    (sweep / "99").mkdir()  # a job that failed before writing results: skipped
+    LogoTable().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    text = (sweep / "logo.md").read_text()
+    lines = [line for line in text.splitlines() if line.startswith("| densenet121 rgb")]
+    assert len(lines) == 5 and "| mean |" in lines[-1]
+    # Mean over generators (0.8 + 0.015) and seeds (+0.01): 0.825, ± half the 0.02 spread.
+    assert "0.8250 ±0.010" in lines[-1]
+    assert "densenet121 rgb leads custom_cnn rgb by 0.2000 mean held-out AUROC: larger than" in text
+    rows = (sweep / "logo.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 5
+    assert report(tmp_path / "empty") is None
