@@ -115,6 +115,12 @@ def test_the_held_out_table_has_a_row_per_generator_the_mean_and_the_seed_spread
                 write_run(sweep / str(number), model, held_out, seed, base + 0.01 * index + jitter)
                 number += 1
     (sweep / "99").mkdir()  # a job that failed before writing results: skipped
+    # Trained and tested on every generator: reported apart, not a held-out row.
+    write_run(sweep / "in", "densenet121", "bilinear", 42, 0.99)
+    every = list(demo_decoders.MIX_DECODERS)
+    results = json.loads((sweep / "in" / "results.json").read_text())
+    results["generators"] = {"train": every, "test": every}
+    (sweep / "in" / "results.json").write_text(json.dumps(results))
     LogoTable().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
     text = (sweep / "logo.md").read_text()
     lines = [line for line in text.splitlines() if line.startswith("| densenet121 rgb")]
@@ -122,6 +128,7 @@ def test_the_held_out_table_has_a_row_per_generator_the_mean_and_the_seed_spread
     # Mean over generators (0.8 + 0.015) and seeds (+0.01): 0.825, ± half the 0.02 spread.
     assert "0.8250 ±0.010" in lines[-1]
     assert "densenet121 rgb leads custom_cnn rgb by 0.2000 mean held-out AUROC: larger than" in text
+    assert "In distribution" in text and "0.9900 [0.940, 1.040]" in text
     rows = (sweep / "logo.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 5
     assert report(tmp_path / "empty") is None

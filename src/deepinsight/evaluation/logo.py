@@ -39,6 +39,8 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
         runs.append({
             "configuration": f"{results['model']} {results['data']}",
             "held_out": "+".join(generators["test"]),
+            # Tested only on generators it trained on: the in-distribution reference.
+            "in_distribution": set(generators["test"]) <= set(generators.get("train") or ()),
             "seed": results.get("seed"),
             "n": test["n"],
             "auroc": test["auroc"], "auroc_ci95": (test.get("ci95") or {}).get("auroc"),
@@ -51,7 +53,8 @@ def table_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per configuration: one row per held-out generator (means over seeds), then ``mean``."""
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
-        grouped[(run["configuration"], run["held_out"])].append(run)
+        if not run.get("in_distribution"):
+            grouped[(run["configuration"], run["held_out"])].append(run)
     rows = []
     for configuration in sorted({key[0] for key in grouped}):
         own = [(held, grouped[(configuration, held)]) for c, held in sorted(grouped)
@@ -124,7 +127,24 @@ def leads(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_table(sweep_dir: Path, rows: Sequence[dict[str, Any]]) -> str:
+def in_distribution_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """The runs tested on the generators they trained on, as a short table (or nothing)."""
+    own = [r for r in runs if r.get("in_distribution")]
+    if not own:
+        return []
+    cells = [[r["configuration"], r["held_out"], r["seed"], r["n"],
+              _cell({**r, "auroc_spread": None}, "auroc")] for r in own]  # fmt: skip
+    return [
+        "",
+        "In distribution (tested on the generators it trained on):",
+        "",
+        *markdown_table(["configuration", "tested on", "seed", "n", "AUROC"], cells),
+    ]
+
+
+def write_table(
+    sweep_dir: Path, rows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]] = ()
+) -> str:
     """logo.csv and logo.md in ``sweep_dir``; returns the markdown."""
     with (sweep_dir / "logo.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(CSV_COLUMNS), extrasaction="ignore")
@@ -142,6 +162,7 @@ def write_table(sweep_dir: Path, rows: Sequence[dict[str, Any]]) -> str:
         *markdown_table(["configuration", "held out", "seeds", "n", "AUROC", "AP"], cells),
         "",
         *leads(rows),
+        *in_distribution_lines(runs),
     ]
     text = "\n".join(lines).rstrip() + "\n"
     (sweep_dir / "logo.md").write_text(text, encoding="utf-8")
@@ -153,7 +174,7 @@ def report(sweep_dir: Path) -> str | None:
     runs = collect(sweep_dir)
     if not runs:
         return None
-    return write_table(Path(sweep_dir), table_rows(runs))
+    return write_table(Path(sweep_dir), table_rows(runs), runs)
 
 
 try:  # the sweep's end hook; hydra is always installed with deepinsight
