@@ -2,8 +2,9 @@
 
 The study lives in SQLite inside the sweep directory; running the command again must load it
 and add to it, each trial in a run directory of its own, and the value Optuna records for a
-trial must be that trial's best validation AUROC (the test split plays no part). The same study
-on other data is refused.
+trial must be that trial's best validation AUROC (the test split plays no part). The study
+records its dataset, and the same study on other data is refused (checked in-process: the
+refusal happens before any trial trains, so a third command would only repeat start-up).
 """
 
 from __future__ import annotations
@@ -46,19 +47,45 @@ def study(tmp_path_factory):
     trial_dirs_after_first = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
     again = run_cli([*args, "hydra.sweeper.n_trials=1"], cwd=base, env=env, timeout=900)
     assert again.returncode == 0, again.stdout[-4000:]
-    # The same study and folder on other data (a bigger demo): refused before any trial runs.
-    other = run_cli([*args, "hydra.sweeper.n_trials=1", "data.demo.n_train=48"], cwd=base, env=env)
-    return sweep_dir, trial_dirs_after_first, other
+    return sweep_dir, trial_dirs_after_first, again
 
 
-def test_a_study_run_on_other_data_is_refused_in_one_line(study):
-    sweep_dir, _, other = study
-    assert other.returncode == 2, other.stdout[-4000:]
-    errors = [line for line in other.stdout.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "densenet121-rgb-demo" in errors[0], other.stdout[-2000:]
-    assert '"n_train": 48' in errors[0] and "Traceback" not in other.stdout
+def test_the_study_records_its_dataset(study):
+    # The sweeper called the hook (hparams_study.check_study_dataset) for its trials.
+    sweep_dir, _, _ = study
+    import optuna
+
+    from deepinsight.hparams_study import DATASET_ATTR
+
+    storage = f"sqlite:///{sweep_dir / 'optuna.db'}"
+    (summary,) = optuna.get_all_study_summaries(storage)
+    assert summary.study_name == "densenet121-rgb-demo"
+    recorded = optuna.load_study(study_name=summary.study_name, storage=storage).user_attrs
+    assert recorded[DATASET_ATTR].startswith("demo ") and '"n_train": 32' in recorded[DATASET_ATTR]
+
+
+def test_a_study_run_on_other_data_is_refused_in_one_line(capsys):
+    # In-process, on an in-memory study: the hook as the sweeper calls it for each trial.
+    import optuna
+
+    from deepinsight.hparams_study import check_study_dataset
+
+    study = optuna.create_study(study_name="densenet121-rgb-demo")
+    trial = study.ask()
+    check_study_dataset(
+        OmegaConf.create({"data": {"root": "demo", "demo": {"n_train": 32}}}), trial
+    )
+    study.tell(trial, 0.9)
+    other = OmegaConf.create({"data": {"root": "demo", "demo": {"n_train": 48}}})
+    trial = study.ask()
+    with pytest.raises(SystemExit) as stopped:
+        check_study_dataset(other, trial)
+    assert stopped.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "densenet121-rgb-demo" in errors[0]
+    assert '"n_train": 48' in errors[0]
     # Nothing trained: the trial the sweeper had asked for is closed as failed, not left running.
-    assert [t.state.name for t in load_trials(sweep_dir)] == ["COMPLETE"] * 3 + ["FAIL"]
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"]
 
 
 def load_trials(sweep_dir: Path):
@@ -71,7 +98,7 @@ def load_trials(sweep_dir: Path):
 
 def test_study_is_stored_in_the_sweep_dir_and_continues(study):
     sweep_dir, first_dirs, _ = study
-    trials = [t for t in load_trials(sweep_dir) if t.state.name != "FAIL"]  # FAIL: the refusal
+    trials = load_trials(sweep_dir)
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     assert len(first_dirs) == 2
     # The second invocation added a run directory and left the first two in place.
@@ -88,8 +115,6 @@ def test_each_trial_value_is_its_best_validation_auroc(study):
             params = (cfg.model.optimizer.lr, cfg.model.optimizer.weight_decay, cfg.data.batch_size)
             runs[params] = json.loads((run / "results.json").read_text())
     for trial in load_trials(sweep_dir):
-        if trial.state.name == "FAIL":
-            continue  # the refused study on other data (test above)
         params = (
             trial.params["model.optimizer.lr"],
             trial.params["model.optimizer.weight_decay"],

@@ -27,7 +27,13 @@ def run_cli(args: list[str], cache: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def seed_sweep(tmp_path_factory) -> Path:
+def demo_cache(tmp_path_factory) -> Path:
+    """One cache for the file's commands: the tiny demo is built once, not per command."""
+    return tmp_path_factory.mktemp("demo_cache")
+
+
+@pytest.fixture(scope="module")
+def seed_sweep(tmp_path_factory, demo_cache) -> Path:
     base = tmp_path_factory.mktemp("sweep")
     sweep_dir = base / "multirun"
     proc = run_cli(
@@ -43,7 +49,7 @@ def seed_sweep(tmp_path_factory) -> Path:
             "analysis.max_samples=24",
             f"hydra.sweep.dir={sweep_dir}",
         ],
-        base / "cache",
+        demo_cache,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     # One line per job when it starts and one when it ends, with its key metrics.
@@ -127,7 +133,7 @@ def test_report_matches_results_and_draws_every_run(seed_sweep):
     )
 
 
-def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path):
+def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path, demo_cache):
     sweep_dir = tmp_path / "multirun"
     # lr=-1 makes Adam refuse to start: job 0 fails, and job 1 must still run after it.
     proc = run_cli(
@@ -144,7 +150,7 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path):
             "analysis.enabled=false",
             f"hydra.sweep.dir={sweep_dir}",
         ],
-        tmp_path / "cache",
+        demo_cache,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     statuses = [
@@ -153,7 +159,7 @@ def test_a_failed_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert statuses == ["failed", "completed"]
     failed = json.loads((sweep_dir / "0" / "results.json").read_text())
     assert "learning rate" in failed["error"].lower()
-    report = run_cli(["-m", "deepinsight.report", str(sweep_dir)], tmp_path / "cache")
+    report = run_cli(["-m", "deepinsight.report", str(sweep_dir)], demo_cache)
     assert report.returncode == 0, report.stderr[-3000:]
     with (sweep_dir / "comparison.csv").open() as handle:
         rows = {r["run"]: r for r in csv.DictReader(handle)}
