@@ -155,9 +155,10 @@ def write_table(
     lines = [
         "# Leave-one-generator-out",
         "",
-        "Each row: trained on the other generators' fakes, tested on the held-out one's (and the "
-        "test split's real images). One seed: bootstrap 95% CI in brackets; several: the mean "
-        "over seeds, ± half their range. `mean`: over held-out generators.",
+        "Each row: trained on the other generators' images (their fakes, and the reals whose "
+        "stand-in noise copies them), tested on the held-out generator's. One seed: bootstrap "
+        "95% CI in brackets; several: the mean over seeds, ± half their range. `mean`: over "
+        "held-out generators; a lead is compared with the seeds' full range.",
         "",
         *markdown_table(["configuration", "held out", "seeds", "n", "AUROC", "AP"], cells),
         "",
