@@ -97,11 +97,13 @@ def test_the_logo_sweep_trains_on_every_other_generator(compose):
     assert list(cfg.data.demo.train_generators) == ["transposed", "bilinear", "transposed3"]
 
 
-def write_run(folder: Path, model: str, held_out: str, seed: int, auroc: float) -> None:
+def write_run(
+    folder: Path, data: str, held_out: str, seed: int, auroc: float, model: str = "densenet121"
+) -> None:
     folder.mkdir(parents=True)
     others = [g for g in demo_decoders.MIX_DECODERS if g != held_out]
     results = {
-        "status": "completed", "model": model, "data": "rgb", "seed": seed,
+        "status": "completed", "model": model, "data": data, "seed": seed,
         "generators": {"train": others, "test": [held_out]},
         "test": {"n": 200, "auroc": auroc, "ap": auroc - 0.01,
                  "ci95": {"auroc": [auroc - 0.05, auroc + 0.05], "ap": [0.5, 0.9]}},
@@ -112,14 +114,16 @@ def write_run(folder: Path, model: str, held_out: str, seed: int, auroc: float) 
 def test_the_held_out_table_has_a_row_per_generator_the_mean_and_the_seed_spread(tmp_path):
     sweep = tmp_path / "sweep"
     number = 0
-    for model, base in (("custom_cnn", 0.6), ("densenet121", 0.8)):
+    for data, base in (("rgb", 0.6), ("rgb+npr", 0.8)):
         for index, held_out in enumerate(demo_decoders.MIX_DECODERS):
             for seed, jitter in ((42, 0.0), (43, 0.02)):
-                write_run(sweep / str(number), model, held_out, seed, base + 0.01 * index + jitter)
+                write_run(sweep / str(number), data, held_out, seed, base + 0.01 * index + jitter)
                 number += 1
+    # Another model: compared with neither (leads are within one model).
+    write_run(sweep / "other", "rgb", "bilinear", 42, 0.5, model="custom_cnn")
     (sweep / "99").mkdir()  # a job that failed before writing results: skipped
     # Trained and tested on every generator: reported apart, not a held-out row.
-    write_run(sweep / "in", "densenet121", "bilinear", 42, 0.99)
+    write_run(sweep / "in", "rgb+npr", "bilinear", 42, 0.99)
     every = list(demo_decoders.MIX_DECODERS)
     results = json.loads((sweep / "in" / "results.json").read_text())
     results["generators"] = {"train": every, "test": every}
@@ -127,12 +131,15 @@ def test_the_held_out_table_has_a_row_per_generator_the_mean_and_the_seed_spread
     LogoTable().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
     text = (sweep / "logo.md").read_text()
     held_out_part = text.split("In distribution")[0]
-    lines = [line for line in held_out_part.splitlines() if line.startswith("| densenet121 rgb")]
+    lines = [
+        line for line in held_out_part.splitlines() if line.startswith("| densenet121 rgb+npr")
+    ]
     assert len(lines) == 5 and "| mean |" in lines[-1]
     # Mean over generators (0.8 + 0.015) and seeds (+0.01): 0.825, ± half the 0.02 spread.
     assert "0.8250 ±0.010" in lines[-1]
-    assert "densenet121 rgb leads custom_cnn rgb by 0.2000 mean held-out AUROC: larger than" in text
+    assert "densenet121 rgb+npr leads densenet121 rgb by 0.2000 mean held-out AUROC: larger" in text
+    assert "leads custom_cnn" not in text and "custom_cnn rgb leads" not in text
     assert "In distribution" in text and "0.9900 [0.940, 1.040]" in text
     rows = (sweep / "logo.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * 5
+    assert len(rows) == 1 + 2 * 5 + 2  # and custom_cnn's one generator and its mean
     assert report(tmp_path / "empty") is None

@@ -105,12 +105,15 @@ def _cell(row: dict[str, Any], metric: str) -> str:
 
 
 def leads(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """For each pair of configurations: is the gap in mean held-out AUROC larger than the
-    seed-to-seed spread of both? (None of the spreads known: say so.)"""
+    """For each pair of configurations of the same model (inputs and augmentations compared):
+    is the gap in mean held-out AUROC larger than the seed-to-seed spread of both? (A spread not
+    known, one seed: say so.)"""
     means = [r for r in rows if r["held_out"] == "mean"]
     lines = []
     for i, a in enumerate(means):
         for b in means[i + 1 :]:
+            if a["configuration"].split()[0] != b["configuration"].split()[0]:
+                continue
             best, other = (a, b) if a["auroc"] >= b["auroc"] else (b, a)
             gap = best["auroc"] - other["auroc"]
             spreads = [r["auroc_spread"] for r in (a, b) if r["auroc_spread"] is not None]
