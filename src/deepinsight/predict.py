@@ -24,9 +24,7 @@ from tqdm import tqdm
 from deepinsight.cli import compose_command_config, run_command
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS
 from deepinsight.errors import EXIT_OK, EXIT_SOME_FILES_FAILED, DeepInsightError
-from deepinsight.faces.policy import FACE_MODES
 from deepinsight.inference import collect_image_files, load_detector
-from deepinsight.inference.aggregate import VIDEO_AGGREGATES
 from deepinsight.inference.inputs import MEDIA_EXTENSIONS
 from deepinsight.inference.results import OUTPUT_FORMATS, STDOUT, Tally, open_row_writer
 from deepinsight.inference.scoring import ScoringOptions, face_policy, score_inputs
@@ -89,13 +87,11 @@ class PredictOptions:
             raise DeepInsightError("cam=true needs cam_dir=DIR for the heatmap images")
         if values.get("faces") is False:  # YAML 1.1 reads a bare off as false
             values["faces"] = "off"
-        _require_choice("faces", values.get("faces", "auto"), FACE_MODES)
-        _require_choice("video_aggregate", values.get("video_aggregate", "mean"), VIDEO_AGGREGATES)
         _require_int("frames", values.get("frames", 1), minimum=1)
         _require_int("crop_size", values.get("crop_size", 1), minimum=16)
         values["face_detector"] = dict(values.get("face_detector") or {})
         options = cls(**values)
-        options.scoring()  # checks the face detector's options
+        options.scoring()  # ScoringOptions checks faces, video_aggregate and face_detector
         return options
 
     def scoring(self) -> ScoringOptions:
@@ -111,11 +107,6 @@ class PredictOptions:
             face_detector=dict(self.face_detector or {}),
             keep_pictures=self.cam,
         )
-
-
-def _require_choice(name: str, value: Any, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise DeepInsightError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
 
 
 def _require_int(name: str, value: Any, minimum: int) -> None:
