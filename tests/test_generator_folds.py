@@ -14,7 +14,7 @@ from deepinsight.data.demo import MANIFEST_NAME, build_demo_dataset
 from deepinsight.errors import DeepInsightError
 from deepinsight.evaluation.logo import LogoTable, report
 
-TINY_MIX = {"n_train": 16, "n_valid": 8, "n_test": 16, "image_size": 32,
+TINY_MIX = {"n_train": 16, "n_valid": 8, "n_test": 40, "image_size": 32,
             "artifact_strength": 0.2, "seed": 3, "generator": "mix"}  # fmt: skip
 
 
@@ -43,18 +43,23 @@ def test_every_fake_records_its_generator_deterministically(mix_cache):
     images = manifest_images(first)
     fakes = [image for image in images if image["label_str"] == "fake"]
     reals = [image for image in images if image["label_str"] == "real"]
-    assert {image["generator"] for image in fakes} <= set(demo_decoders.MIX_DECODERS)
-    assert len({image["generator"] for image in fakes}) >= 3  # spread over the decoders
-    assert all(image["generator"] is None for image in reals)
+    makers = {image["generator"] for image in fakes}
+    # Spread over the learned decoders and the hand-made up-convolution, which has no decoder.
+    assert makers <= set(demo_decoders.MIX_GENERATORS) and len(makers) >= 4
+    assert demo_decoders.HANDMADE in makers
+    assert all(("decoder" in i) == (i["generator"] != "upconv") for i in fakes)
+    # A real names the generator whose artifact its stand-in noise copies, and no maker.
+    assert all(i["generator"] is None and i["stand_in"] in makers for i in reals)
     # The same seed gives the same generators (and the same files).
-    assert [i["generator"] for i in manifest_images(again)] == [i["generator"] for i in images]
+    for key in ("generator", "stand_in"):
+        assert [i[key] for i in manifest_images(again)] == [i[key] for i in images]
     assert (first / "train.csv").read_text() == (again / "train.csv").read_text()
 
 
-def test_a_fold_never_trains_on_the_held_out_generators_fakes(mix_cache):
+@pytest.mark.parametrize("held_out", ["bilinear", "upconv"])
+def test_a_fold_never_trains_on_the_held_out_generators_fakes(mix_cache, held_out):
     cache, _, _ = mix_cache
-    held_out = "bilinear"
-    train = [g for g in demo_decoders.MIX_DECODERS if g != held_out]
+    train = [g for g in demo_decoders.MIX_GENERATORS if g != held_out]
     dm = DeepfakeDataModule(
         root="demo", image_size=32, cache_dir=str(cache),
         demo={**TINY_MIX, "prebuilt": False, "train_generators": train,
@@ -94,7 +99,8 @@ def test_an_unknown_generator_is_one_line(mix_cache):
 def test_the_logo_sweep_trains_on_every_other_generator(compose):
     cfg = compose(["sweep=logo", "data.demo.test_generators=[upsample]"])
     assert cfg.data.demo.generator == "mix"
-    assert list(cfg.data.demo.train_generators) == ["transposed", "bilinear", "transposed3"]
+    others = ["transposed", "bilinear", "transposed3", "upconv"]
+    assert list(cfg.data.demo.train_generators) == others
 
 
 def write_run(

@@ -185,10 +185,10 @@ def sqlite_url(path: str) -> str:
 def held_in_generators(held_out: Any) -> list[str]:
     """The mix demo's generators other than ``held_out`` (one name or a list): a fold's
     training generators (sweep=logo)."""
-    from deepinsight.data.demo_decoders import MIX_DECODERS
+    from deepinsight.data.demo_decoders import MIX_GENERATORS
 
     out = [held_out] if isinstance(held_out, str) else [str(g) for g in held_out]
-    return [name for name in MIX_DECODERS if name not in out]
+    return [name for name in MIX_GENERATORS if name not in out]
 
 
 def register_resolvers() -> None:

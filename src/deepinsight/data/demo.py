@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 
 # Bump when the generated files change for the same parameters: it is part of the cache name.
 # Version 1 was an uncalibrated pre-release generator (its fakes were trivially separable);
-# version 3 made the decoder generator the default and changed its gain and stand-in noise.
-FORMAT_VERSION = 3
+# version 3 made the decoder generator the default and changed its gain and stand-in noise;
+# version 4 added the hand-made up-convolution to generator=mix (the other demos are unchanged).
+FORMAT_VERSION = 4
 
 DEMO_DEFAULTS: dict[str, Any] = {
     "n_train": 1600,
@@ -56,8 +57,10 @@ DEMO_DEFAULTS: dict[str, Any] = {
 }
 # How fakes are made: "decoder", briefly trained DCGAN-style decoders (demo_decoders); "upconv",
 # one hand-designed x2 up-convolution (demo_images), the default up to format version 2; "mix",
-# four decoders of different up-sampling designs (demo_decoders.MIX_DECODERS), each fake's
-# recorded by name in the manifest (``generator``): the leave-one-generator-out demo.
+# four decoders of different up-sampling designs plus the hand-made up-convolution
+# (demo_decoders.MIX_GENERATORS), each fake's recorded by name in the manifest (``generator``),
+# and each real's, the generator whose artifact its stand-in noise copies (``stand_in``): the
+# leave-one-generator-out demo.
 GENERATORS = ("decoder", "upconv", "mix")
 # They were calibrated for the demo's training defaults, which live in conf/ (the demo branch of
 # each `di.if_demo`: 7 epochs, batch 64, 64 px), Adam 1e-3, 2 CPU cores: about 14 s a DenseNet121
@@ -275,16 +278,37 @@ def _renderer(
     fingerprints, spectra = demo_decoders.train_fingerprints(
         train_photos, seed, image_size, kinds=kinds
     )
+    handmade_share = 1 / len(demo_decoders.MIX_GENERATORS) if kinds is not None else 0.0
 
     def render(items: list[tuple[np.ndarray, bool, np.random.Generator]]):
         for start in range(0, len(items), 256):  # bounded memory
             chunk = items[start : start + 256]
-            rendered = demo_decoders.render_split(
-                chunk, fingerprints, spectra, image_size, artifact_strength, jpeg_quality
+            # mix: the image's own rng first decides whether the hand-made up-convolution makes
+            # it (one in five); the rest are spread over the decoders by render_split.
+            handmade = [kinds is not None and rng.random() < handmade_share for *_, rng in chunk]
+            to_decode = [item for item, own in zip(chunk, handmade) if not own]
+            learned = iter(
+                demo_decoders.render_split(
+                    to_decode, fingerprints, spectra, image_size, artifact_strength, jpeg_quality
+                )
+                if to_decode
+                else ()
             )
-            for (jpeg, record), (_, fake, _) in zip(rendered, chunk):
-                if kinds is not None:  # which decoder made a fake (None: a real image)
-                    record = {**record, "generator": kinds[record["decoder"]] if fake else None}
+            for (photo, fake, rng), own in zip(chunk, handmade):
+                if own:
+                    jpeg, record = render_image(
+                        photo, rng, fake, image_size, artifact_strength, jpeg_quality
+                    )
+                    name = demo_decoders.HANDMADE
+                else:
+                    jpeg, record = next(learned)
+                    name = kinds[record["decoder"]] if kinds is not None else None
+                if kinds is not None:  # the fake's maker, or the one a real's noise copies
+                    record = {
+                        **record,
+                        "generator": name if fake else None,
+                        "stand_in": None if fake else name,
+                    }
                 yield jpeg, record
 
     return render

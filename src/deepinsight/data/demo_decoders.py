@@ -40,6 +40,12 @@ DEMO_DECODERS: tuple[str, ...] = ("transposed", "upsample", "transposed")
 # generator="mix": one decoder of each up-sampling design, each recorded by name per fake, for
 # the leave-one-generator-out protocol (deepinsight.data.generator_folds).
 MIX_DECODERS: tuple[str, ...] = ("transposed", "upsample", "bilinear", "transposed3")
+# The mix's generators: those four learned decoders and, built separately from all of them, the
+# first demo's hand-made x2 up-convolution (deepinsight.data.demo_images, ``generator=upconv``),
+# one image in five each. Holding that one out asks the question the field asks most: a model
+# trained on learned decoders meets a generator built another way.
+HANDMADE = "upconv"
+MIX_GENERATORS: tuple[str, ...] = (*MIX_DECODERS, HANDMADE)
 TRAIN_STEPS = 200
 TRAIN_BATCH = 16
 # Decoders are fully convolutional, so they learn on small crops and apply at any multiple of 8.

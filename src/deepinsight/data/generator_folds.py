@@ -1,9 +1,10 @@
 """Leave-one-generator-out folds of the demo: which generators' images each split holds.
 
-The ``generator=mix`` demo records, per fake, the decoder that made it (its manifest's
-``generator``; the Kaggle layout itself is unchanged). A real image belongs to a generator too:
-its stand-in noise copies the residual spectrum of one decoder (the manifest's ``decoder``), so
-that sharpness and file size cannot tell the classes apart (deepinsight.data.demo_decoders).
+The ``generator=mix`` demo records, per fake, the generator that made it (its manifest's
+``generator``: one of four learned decoders or the hand-made up-convolution; the Kaggle layout
+itself is unchanged). A real image belongs to a generator too: its stand-in noise copies the
+artifact of one generator (the manifest's ``stand_in``), so that sharpness and file size cannot
+tell the classes apart (deepinsight.data.demo_decoders, demo_images).
 ``data.demo.train_generators`` keeps in the train and valid splits only those generators' images,
 real and fake, and ``data.demo.test_generators`` in the test split only theirs. Were the reals
 kept whole, the training reals would carry noise shaped like the held-out decoder's residual
@@ -18,7 +19,6 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from deepinsight.data.demo_decoders import MIX_DECODERS
 from deepinsight.data.layouts import KAGGLE_IMAGE_DIR, DatasetSplits, Sample
 from deepinsight.errors import DeepInsightError
 
@@ -34,10 +34,7 @@ def demo_generators(root: Path) -> dict[str, str]:
             "data.demo.train_generators / test_generators need a demo that records its "
             "generators: data.demo.generator=mix"
         )
-    return {
-        image["path"]: image.get("generator") or MIX_DECODERS[int(image["decoder"])]
-        for image in manifest["images"]
-    }
+    return {image["path"]: image["generator"] or image["stand_in"] for image in manifest["images"]}
 
 
 def select_generators(
