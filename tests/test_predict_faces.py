@@ -166,6 +166,7 @@ def test_evaluate_gives_video_and_frame_level_metrics(media, tmp_path, capsys):
     frame_level = results["frame_level"]
     assert frame_level["n"] == 12 and frame_level["n_videos"] == 4
     assert "auroc" in frame_level and frame_level["ci95"]["auroc"] is not None
+    assert frame_level["bootstrap"]["method"].startswith("percentile bootstrap over videos")
     frames = list(csv.DictReader((out / "frame_predictions.csv").open()))
     assert len(frames) == 12 and {r["label"] for r in frames} == {"0", "1"}
     # Each video's score is the mean of its frames' scores (video_aggregate=mean).

@@ -75,3 +75,35 @@ def test_with_confidence_intervals_uses_the_summary_threshold():
     block = with_confidence_intervals(summary, labels, scores, n_bootstrap=100, seed=0)
     assert block["accuracy"] == 1.0 and block["ci95"]["accuracy"] == [1.0, 1.0]
     assert block["bootstrap"]["threshold"] == 0.65
+
+
+def test_a_video_of_identical_frames_counts_once_in_the_cluster_bootstrap():
+    # Ten videos, each twenty copies of one frame: resampling videos with all their frames is
+    # the plain bootstrap of the ten videos (same draws; every count times twenty), while
+    # resampling frames one by one pretends to 200 independent predictions.
+    rng = np.random.default_rng(2)
+    labels = np.array([0, 1] * 5)
+    scores = np.clip(0.2 * labels + rng.normal(0.4, 0.2, 10), 0, 1)
+    frames_labels, frames_scores = np.repeat(labels, 20), np.repeat(scores, 20)
+    videos = np.repeat([f"v{i}.mp4" for i in range(10)], 20)
+    by_video = bootstrap_ci(frames_labels, frames_scores, n_bootstrap=300, seed=4, clusters=videos)
+    plain = bootstrap_ci(labels, scores, n_bootstrap=300, seed=4)
+    for metric in CI_METRICS:
+        assert by_video["ci95"][metric] == pytest.approx(plain["ci95"][metric], abs=1e-12)
+    by_frame = bootstrap_ci(frames_labels, frames_scores, n_bootstrap=300, seed=4)["ci95"]
+    width = {name: ci["auroc"][1] - ci["auroc"][0] for name, ci in
+             (("video", by_video["ci95"]), ("frame", by_frame))}  # fmt: skip
+    assert width["frame"] < 0.5 * width["video"]
+    assert "videos, each drawn with all its predictions" in by_video["bootstrap"]["method"]
+
+
+def test_one_prediction_per_cluster_is_the_plain_bootstrap():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 40)
+    scores = rng.random(40)
+    plain = bootstrap_ci(labels, scores, n_bootstrap=200, seed=1)
+    each_own = bootstrap_ci(labels, scores, n_bootstrap=200, seed=1, clusters=np.arange(40))
+    for metric in CI_METRICS:
+        assert each_own["ci95"][metric] == pytest.approx(plain["ci95"][metric], abs=1e-12)
+    with pytest.raises(ValueError, match="3 keys for 40 predictions"):
+        bootstrap_ci(labels, scores, clusters=[1, 2, 3])

@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
 # Leave-one-generator-out on the demo (issue 19): which input representation carries to a
-# generator a model never saw. Each sweep is `sweep=logo` (4 folds: each decoder design held out
-# once) at the demo's default budget; the table at the end is rebuilt over all of them.
+# generator a model never saw. Each sweep is `sweep=logo` (5 folds: each of the mix demo's four
+# learned decoders and its hand-made up-convolution held out once) at the demo's default budget;
+# the table at the end is rebuilt over all of them.
 #   bash experiments/generalisation/run.sh OUT_DIR
 set -euo pipefail
 out=${1:?usage: run.sh OUT_DIR}
 common=(hydra.job.chdir=false logger=csv analysis.enabled=false)
+inputs=data.input=pixels,npr,highpass
 
-# The custom CNN: pixels, NPR and high-pass, without and with Blur+JPEG, two seeds.
-python -m deepinsight.train -m sweep=logo model=custom_cnn data.input=pixels,npr,highpass \
-    seed=42,43 "${common[@]}" hydra.sweep.dir="$out/custom_cnn"
-python -m deepinsight.train -m sweep=logo model=custom_cnn data.input=pixels,npr,highpass \
-    augment=blur_jpeg seed=42,43 "${common[@]}" hydra.sweep.dir="$out/custom_cnn_blurjpeg"
-# The study's DenseNet121 (grayscale input, the study's best variant, as the Quickstart), one seed.
-python -m deepinsight.train -m sweep=logo model=densenet121 data=grayscale \
-    data.input=pixels,npr,highpass seed=42 "${common[@]}" hydra.sweep.dir="$out/densenet121"
+# The study's DenseNet121 (grayscale input, the study's best variant, as the Quickstart): the
+# three inputs, two seeds, then with Blur+JPEG (one seed).
+python -m deepinsight.train -m sweep=logo model=densenet121 data=grayscale $inputs seed=42,43 \
+    "${common[@]}" hydra.sweep.dir="$out/densenet121"
+python -m deepinsight.train -m sweep=logo model=densenet121 data=grayscale $inputs seed=42 \
+    augment=blur_jpeg "${common[@]}" hydra.sweep.dir="$out/densenet121_blurjpeg"
+# The custom CNN (RGB): the three inputs without and with Blur+JPEG, two seeds.
+python -m deepinsight.train -m sweep=logo model=custom_cnn $inputs seed=42,43 \
+    "${common[@]}" hydra.sweep.dir="$out/custom_cnn"
+python -m deepinsight.train -m sweep=logo model=custom_cnn $inputs seed=42,43 augment=blur_jpeg \
+    "${common[@]}" hydra.sweep.dir="$out/custom_cnn_blurjpeg"
 
-# In distribution: trained and tested on all four generators (the table's last section).
-all="[transposed,upsample,bilinear,transposed3]"
-python -m deepinsight.train -m model=custom_cnn data.demo.generator=mix \
-    data.demo.train_generators="$all" data.demo.test_generators="$all" \
-    data.input=pixels,npr,highpass seed=42 "${common[@]}" hydra.sweep.dir="$out/in_distribution"
+# In distribution: trained and tested on all five generators (the table's last section).
+all="[transposed,upsample,bilinear,transposed3,upconv]"
+in_distribution=(data.demo.generator=mix data.demo.n_test=2000 data.demo.train_generators="$all"
+    data.demo.test_generators="$all" seed=42 "${common[@]}")
+python -m deepinsight.train -m model=densenet121 data=grayscale data.input=pixels,npr \
+    "${in_distribution[@]}" hydra.sweep.dir="$out/densenet121_in_distribution"
+python -m deepinsight.train -m model=custom_cnn $inputs \
+    "${in_distribution[@]}" hydra.sweep.dir="$out/custom_cnn_in_distribution"
 
 python -m deepinsight.evaluation.logo "$out"

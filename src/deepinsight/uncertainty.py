@@ -6,6 +6,11 @@ the 2.5th and 97.5th percentile of the resampled values. Resamples holding one c
 and AP are undefined there) are skipped and counted in ``n_skipped``. The generator is seeded,
 so the same predictions and seed always give the same interval.
 
+Predictions that are not independent, such as the frames of one video, are resampled in their
+groups (``clusters``, the cluster bootstrap): a resample draws as many groups as there are, with
+replacement, and takes every prediction of each drawn group. Resampling correlated frames one by
+one would pretend to have more evidence than the videos hold, and give too narrow intervals.
+
 It is vectorised: a resample is a vector of draw counts per distinct score, so every metric of
 a block of resamples is a few matrix operations (no Python loop over resamples). AUROC is the
 Mann-Whitney statistic with ties counted half, and AP is scikit-learn's step-wise sum over
@@ -24,6 +29,10 @@ DEFAULT_N_BOOTSTRAP = 1000
 DEFAULT_SEED = 0
 CONFIDENCE = 0.95
 METHOD = "percentile bootstrap over test images; one-class resamples skipped"
+CLUSTER_METHOD = (
+    "percentile bootstrap over {unit}s, each drawn with all its predictions; "
+    "one-class resamples skipped"
+)
 # Resamples per block: bounds memory at BLOCK * n counts.
 _BLOCK = 200
 
@@ -67,11 +76,15 @@ def bootstrap_ci(
     threshold: float = 0.5,
     n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
     seed: int = DEFAULT_SEED,
+    clusters: Any = None,
+    cluster_unit: str = "video",
 ) -> dict[str, Any]:
     """``{"ci95": {metric: [lo, hi]}, "bootstrap": {...method...}}`` for one test set.
 
     ``labels`` are 1 = fake, ``scores`` P(fake); accuracy and F1 use fake iff score >=
-    ``threshold``. An interval is None when no resample holds both classes.
+    ``threshold``. An interval is None when no resample holds both classes. ``clusters`` (one
+    key per prediction, e.g. its video's path) resamples whole groups instead of predictions;
+    ``cluster_unit`` names a group in the method's description.
     """
     y = np.asarray(labels).astype(np.int64).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
@@ -79,16 +92,32 @@ def bootstrap_ci(
     distinct, group = np.unique(s, return_inverse=True)
     n_groups = distinct.size
     predicted_fake = distinct >= threshold
+    if clusters is not None:
+        # Per cluster, its predictions' counts per (distinct score, class): a resample's counts
+        # are then its cluster draw counts times this matrix.
+        keys = np.asarray(clusters).ravel()
+        if keys.size != n:
+            raise ValueError(f"clusters has {keys.size} keys for {n} predictions")
+        cluster = np.unique(keys, return_inverse=True)[1].ravel()
+        n_clusters = int(cluster.max()) + 1 if n else 0
+        membership = np.zeros((n_clusters, n_groups * 2))
+        np.add.at(membership, (cluster, group * 2 + y), 1.0)
     rng = np.random.default_rng(seed)
     values: dict[str, list[np.ndarray]] = {m: [] for m in CI_METRICS}
     skipped = 0
     for start in range(0, n_bootstrap, _BLOCK):
         size = min(_BLOCK, n_bootstrap - start)
-        draws = rng.integers(0, n, size=(size, n)) if n else np.zeros((size, 0), np.int64)
-        # Counts per (resample, distinct score, class) in one bincount.
-        flat = (np.arange(size)[:, None] * n_groups + group[draws]) * 2 + y[draws]
-        counts = np.bincount(flat.ravel(), minlength=size * n_groups * 2)
-        counts = counts.reshape(size, n_groups, 2).astype(np.float64)
+        if clusters is not None:
+            drawn = rng.integers(0, n_clusters, size=(size, n_clusters))
+            per_cluster = np.zeros((size, n_clusters))
+            np.add.at(per_cluster, (np.arange(size)[:, None], drawn), 1.0)
+            counts = (per_cluster @ membership).reshape(size, n_groups, 2)
+        else:
+            draws = rng.integers(0, n, size=(size, n)) if n else np.zeros((size, 0), np.int64)
+            # Counts per (resample, distinct score, class) in one bincount.
+            flat = (np.arange(size)[:, None] * n_groups + group[draws]) * 2 + y[draws]
+            counts = np.bincount(flat.ravel(), minlength=size * n_groups * 2)
+            counts = counts.reshape(size, n_groups, 2).astype(np.float64)
         neg, pos = counts[..., 0], counts[..., 1]
         both = (pos.sum(1) > 0) & (neg.sum(1) > 0)
         skipped += int((~both).sum())
@@ -104,7 +133,7 @@ def bootstrap_ci(
     return {
         "ci95": ci,
         "bootstrap": {
-            "method": METHOD,
+            "method": METHOD if clusters is None else CLUSTER_METHOD.format(unit=cluster_unit),
             "n_bootstrap": int(n_bootstrap),
             "n_skipped": skipped,
             "seed": int(seed),
@@ -119,6 +148,9 @@ def with_confidence_intervals(
     scores: Any,
     n_bootstrap: int = DEFAULT_N_BOOTSTRAP,
     seed: int = DEFAULT_SEED,
+    clusters: Any = None,
 ) -> dict[str, Any]:
-    """``summary`` (a results.json ``test`` block) with ``ci95`` and ``bootstrap`` added."""
-    return {**summary, **bootstrap_ci(labels, scores, summary["threshold"], n_bootstrap, seed)}
+    """``summary`` (a results.json ``test`` block) with ``ci95`` and ``bootstrap`` added
+    (``clusters``: resample groups of predictions, see ``bootstrap_ci``)."""
+    found = bootstrap_ci(labels, scores, summary["threshold"], n_bootstrap, seed, clusters)
+    return {**summary, **found}

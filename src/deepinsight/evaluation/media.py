@@ -97,8 +97,8 @@ def face_and_video_blocks(
 ) -> dict[str, Any]:
     """results.json's ``faces`` block and, for videos, ``frame_level`` (+ frame_predictions.csv).
 
-    Frame-level intervals resample frames as if they were independent; frames of one video are
-    not, so those intervals are narrower than they should be: quote the video-level ones.
+    Frames of one video are not independent, so frame-level intervals resample videos, each
+    with all its frames (a cluster bootstrap, ``deepinsight.uncertainty``).
     """
     blocks: dict[str, Any] = {
         "faces": {
@@ -114,13 +114,16 @@ def face_and_video_blocks(
     scores = np.asarray(media.frame_scores, dtype=np.float64)
     summary = summarize_predictions(labels, scores, threshold=0.5)
     block = with_confidence_intervals(
-        summary, labels, scores, int(cfg["n_bootstrap"]), int(cfg["bootstrap_seed"])
+        summary,
+        labels,
+        scores,
+        int(cfg["n_bootstrap"]),
+        int(cfg["bootstrap_seed"]),
+        clusters=media.frame_paths,
     )
     block.pop("confusion_matrix", None)
     block["n_videos"] = len(set(media.frame_paths))
-    block["note"] = (
-        "frames resampled as independent; they are not, so these intervals are too narrow"
-    )
+    block["note"] = "intervals resample videos, each with all its frames (frames are correlated)"
     blocks["frame_level"] = block
     with (out_dir / "frame_predictions.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
