@@ -24,6 +24,7 @@ from tqdm import tqdm
 from deepinsight.cli import compose_command_config, run_command
 from deepinsight.data.image_io import DEFAULT_MAX_PIXELS
 from deepinsight.errors import EXIT_OK, EXIT_SOME_FILES_FAILED, DeepInsightError
+from deepinsight.faces.policy import face_mode
 from deepinsight.inference import collect_image_files, load_detector
 from deepinsight.inference.inputs import MEDIA_EXTENSIONS
 from deepinsight.inference.results import OUTPUT_FORMATS, STDOUT, Tally, open_row_writer
@@ -85,8 +86,7 @@ class PredictOptions:
             raise DeepInsightError(f"cam must be true or false, not {values['cam']!r}")
         if values.get("cam") and not values.get("cam_dir"):
             raise DeepInsightError("cam=true needs cam_dir=DIR for the heatmap images")
-        if values.get("faces") is False:  # YAML 1.1 reads a bare off as false
-            values["faces"] = "off"
+        values["faces"] = face_mode(values.get("faces", "auto"))
         _require_int("frames", values.get("frames", 1), minimum=1)
         _require_int("crop_size", values.get("crop_size", 1), minimum=16)
         values["face_detector"] = dict(values.get("face_detector") or {})

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from deepinsight.data.layouts import Sample
+from deepinsight.faces.policy import face_mode
 from deepinsight.inference.detector import Detector
 from deepinsight.inference.scoring import ScoringOptions, face_policy, score_inputs
 from deepinsight.inference.video import is_video_path
@@ -45,9 +46,8 @@ class MediaScores:
 
 def scoring_options(cfg: Mapping[str, Any]) -> ScoringOptions:
     """evaluate's config -> the face pipeline's options (the keys predict has too)."""
-    faces = cfg.get("faces", "auto")
     return ScoringOptions(
-        faces="off" if faces is False else str(faces),  # YAML 1.1 reads a bare off as false
+        faces=face_mode(cfg.get("faces", "auto")),
         frames=int(cfg.get("frames", 32)),
         video_aggregate=str(cfg.get("video_aggregate", "mean")),
         batch_size=int(cfg["batch_size"]),

@@ -157,6 +157,11 @@ def refine_landmarks(
     return refined
 
 
+def face_mode(value: Any) -> str:
+    """The ``faces`` option as written: YAML 1.1 (OmegaConf) reads a bare ``off`` as false."""
+    return "off" if value is False else str(value)
+
+
 def check_face_options(mode: str, detector: dict[str, Any]) -> None:
     """Refuse bad face options in one line, in the main process (a DataLoader worker would
     wrap the same error in a multi-line report)."""
