@@ -189,9 +189,10 @@ def test_the_server_scores_each_face_and_refuses_a_faceless_upload(media):
     api = DetectorAPI(str(ckpt), max_pixels=None, max_batch_size=4, batch_timeout=0.0)
     api.setup("cpu")
     photo = base64.b64encode((folder / "astronaut.jpg").read_bytes()).decode()
-    item = api.decode_request({"image": photo, "filename": "astronaut.jpg"})
+    item = api.decode_request({"image": photo, "filename": "astronaut.jpg", "cam": True})
     (result,) = api.predict([item, item])[:1]
     assert result["batch_size"] == 2
+    assert result["cam_face"] == 0 and result["cam_png"]  # whose heatmap it is
     (face,) = result["faces"]
     assert face["face"] == 0 and len(face["box"]) == 4
     assert result["score"] == face["score"]  # the image's score: its highest face score

@@ -134,6 +134,8 @@ class DetectorAPI(ls.LitAPI):
             ]
         if item.cam:  # the heatmap of the face that decided the verdict
             result["cam_png"] = self._heatmap_png(item.images[top])
+            if item.faces[top].face is not None:
+                result["cam_face"] = item.faces[top].face
         return result
 
     def _heatmap_png(self, image: torch.Tensor) -> str:

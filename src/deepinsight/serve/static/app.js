@@ -137,6 +137,11 @@ async function show(body, cam, id) {
     } catch (_) {
       throw new Error("The server's heatmap is not an image the browser can show.");
     }
+    // With several faces, say whose heatmap it is: the face that decided the verdict.
+    $("heatmap-caption").textContent =
+      faces.length > 1 && body.cam_face !== undefined
+        ? `Heatmap (Grad-CAM) of face ${body.cam_face}, the highest score`
+        : "Heatmap (Grad-CAM)";
     $("heatmap-figure").hidden = false;
   }
   $("verdict-panel").hidden = false;
