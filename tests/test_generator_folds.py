@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from deepinsight.data import demo_decoders
 from deepinsight.data.datamodule import DeepfakeDataModule
 from deepinsight.data.demo import MANIFEST_NAME, build_demo_dataset
+from deepinsight.data.layouts import KAGGLE_IMAGE_DIR
 from deepinsight.errors import DeepInsightError
 from deepinsight.evaluation.logo import LogoTable, report
 
@@ -26,12 +27,14 @@ def mix_cache(tmp_path_factory):
     patch.setattr(demo_decoders, "TRAIN_CROPS", 16)
     cache = tmp_path_factory.mktemp("mix_cache")
     first = build_demo_dataset(tmp_path_factory.mktemp("mix_first"), **TINY_MIX)
+    # sweep=logo enlarges the test split: the other splits must stay image for image the same.
+    fewer = build_demo_dataset(tmp_path_factory.mktemp("mix_fewer"), **{**TINY_MIX, "n_test": 16})
     # A DataModule builds (and later finds) the same parameters' dataset in the cache.
     dm = DeepfakeDataModule(root="demo", image_size=32, cache_dir=str(cache),
                             demo={**TINY_MIX, "prebuilt": False})  # fmt: skip
     again = dm.resolve().root
     patch.undo()
-    return cache, first, again
+    return cache, first, again, fewer
 
 
 def manifest_images(root: Path) -> list[dict]:
@@ -39,7 +42,7 @@ def manifest_images(root: Path) -> list[dict]:
 
 
 def test_every_fake_records_its_generator_deterministically(mix_cache):
-    _, first, again = mix_cache
+    _, first, again, fewer = mix_cache
     images = manifest_images(first)
     fakes = [image for image in images if image["label_str"] == "fake"]
     reals = [image for image in images if image["label_str"] == "real"]
@@ -54,11 +57,17 @@ def test_every_fake_records_its_generator_deterministically(mix_cache):
     for key in ("generator", "stand_in"):
         assert [i[key] for i in manifest_images(again)] == [i[key] for i in images]
     assert (first / "train.csv").read_text() == (again / "train.csv").read_text()
+    # A larger test split leaves train and valid as they were, file for file.
+    for split in ("train", "valid"):
+        assert (first / f"{split}.csv").read_text() == (fewer / f"{split}.csv").read_text()
+        for path in sorted((first / KAGGLE_IMAGE_DIR / split).rglob("*.jpg")):
+            twin = fewer / path.relative_to(first)
+            assert twin.read_bytes() == path.read_bytes(), path
 
 
 @pytest.mark.parametrize("held_out", ["bilinear", "upconv"])
 def test_a_fold_never_trains_on_the_held_out_generators_fakes(mix_cache, held_out):
-    cache, _, _ = mix_cache
+    cache, *_ = mix_cache
     train = [g for g in demo_decoders.MIX_GENERATORS if g != held_out]
     dm = DeepfakeDataModule(
         root="demo", image_size=32, cache_dir=str(cache),
@@ -85,7 +94,7 @@ def test_a_fold_never_trains_on_the_held_out_generators_fakes(mix_cache, held_ou
 
 
 def test_an_unknown_generator_is_one_line(mix_cache):
-    cache, _, _ = mix_cache
+    cache, *_ = mix_cache
     dm = DeepfakeDataModule(
         root="demo",
         image_size=32,
