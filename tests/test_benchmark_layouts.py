@@ -183,11 +183,17 @@ def test_training_reads_a_wildrf_tree(compose, tmp_path):
     pair(root / "train", 4, 4)
     pair(root / "val", 2, 2)
     pair(root / "test" / "reddit", 2, 2)
+    pair(root / "test" / "twitter", 2, 2)
     cfg = compose(
         ["model=custom_cnn", f"data.root={root}", "data.layout=wildrf", "data.image_size=16",
-         "data.batch_size=4", "trainer=cpu", "trainer.fast_dev_run=true", "logger=none",
+         "data.batch_size=8", "trainer=cpu", "trainer.fast_dev_run=true", "logger=none",
          "analysis.enabled=false"],
         run_dir=tmp_path / "run",
     )  # fmt: skip
     results = train(cfg)
     assert results["status"] == "completed" and results["dataset"] == "wildrf"
+    # The run's test split knows each image's platform: the per-generator table, as evaluate's.
+    rows = results["per_generator"]
+    assert [row["generator"] for row in rows] == ["reddit", "twitter", "mean"]
+    assert [row["n"] for row in rows[:2]] == [4, 4]
+    assert (tmp_path / "run" / "per_generator.md").is_file()

@@ -17,6 +17,7 @@ from typing import Any
 from deepinsight.analysis.reliability import RELIABILITY_FILENAME, save_reliability_diagram
 from deepinsight.analysis.run_analysis import analyse_run
 from deepinsight.calibration import calibration_block, unscaled_scores
+from deepinsight.evaluation.per_generator import per_generator_rows, write_per_generator
 from deepinsight.metrics import THRESHOLD_RULE, summarize_predictions
 from deepinsight.run_outputs import (
     format_metrics_table,
@@ -100,6 +101,19 @@ def write_test_outputs(
         results["timings"] = {**timings, "outputs": round(time.perf_counter() - started, 2)}
     if peak_gpu_memory_gib is not None:
         results["peak_gpu_memory_gib"] = peak_gpu_memory_gib
+    groups = [test_set.samples[int(i)].group for i in outputs["index"]]
+    if None not in groups and len(set(groups)) > 1:
+        # A test split that knows each image's generator (a benchmark layout, the mix demo):
+        # the per-generator table, as evaluate writes it.
+        results["per_generator"] = per_generator_rows(
+            groups,
+            labels,
+            scores,
+            model.decision_threshold,
+            int(analysis.get("n_bootstrap", DEFAULT_N_BOOTSTRAP)),
+            int(analysis.get("bootstrap_seed", DEFAULT_SEED)),
+        )
+        write_per_generator(Path(run_dir), results["per_generator"], title)
     write_results(run_dir, results)
     try:
         reliability = Path(run_dir) / RELIABILITY_FILENAME
