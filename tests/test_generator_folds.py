@@ -142,6 +142,8 @@ def test_the_held_out_table_has_a_row_per_generator_the_mean_and_the_seed_spread
     every = list(demo_decoders.MIX_DECODERS)
     results = json.loads((sweep / "in" / "results.json").read_text())
     results["generators"] = {"train": every, "test": every}
+    results["per_generator"] = [{"generator": g, "auroc": 0.9 + 0.01 * i}
+                                for i, g in enumerate([*every, "mean"])]  # fmt: skip
     (sweep / "in" / "results.json").write_text(json.dumps(results))
     LogoTable().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
     text = (sweep / "logo.md").read_text()
@@ -155,6 +157,9 @@ def test_the_held_out_table_has_a_row_per_generator_the_mean_and_the_seed_spread
     assert "densenet121 rgb+npr leads densenet121 rgb by 0.2000 mean held-out AUROC: larger" in text
     assert "leads custom_cnn" not in text and "custom_cnn rgb leads" not in text
     assert "In distribution" in text and "0.9900 [0.940, 1.040]" in text
+    # Each generator's own AUROC, in name order (bilinear first: 0.92), and no "mean" column.
+    (in_row,) = [line for line in text.split("In distribution")[1].splitlines() if "0.9900" in line]
+    assert in_row.endswith("| 0.9200 | 0.9000 | 0.9300 | 0.9100 |") and "0.9400" not in in_row
     rows = (sweep / "logo.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 5 + 2  # and custom_cnn's one generator and its mean
     assert report(tmp_path / "empty") is None

@@ -45,6 +45,9 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
             "n": test["n"],
             "auroc": test["auroc"], "auroc_ci95": (test.get("ci95") or {}).get("auroc"),
             "ap": test["ap"], "ap_ci95": (test.get("ci95") or {}).get("ap"),
+            # Tested on several generators: each one's AUROC (results.json's per_generator).
+            "per_generator": {row["generator"]: row["auroc"]
+                              for row in results.get("per_generator") or ()},
         })  # fmt: skip
     return runs
 
@@ -131,17 +134,26 @@ def leads(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def in_distribution_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
-    """The runs tested on the generators they trained on, as a short table (or nothing)."""
+    """The runs tested on the generators they trained on, as a short table (or nothing), with
+    each generator's AUROC where the run has its per-generator table."""
     own = [r for r in runs if r.get("in_distribution")]
     if not own:
         return []
-    cells = [[r["configuration"], r["held_out"], r["seed"], r["n"],
-              _cell({**r, "auroc_spread": None}, "auroc")] for r in own]  # fmt: skip
+    generators = sorted({g for r in own for g in r.get("per_generator", {})} - {"mean"})
+    cells = [
+        [r["configuration"], r["held_out"], r["seed"], r["n"],
+         _cell({**r, "auroc_spread": None}, "auroc"),
+         *(f"{r['per_generator'][g]:.4f}" if g in r.get("per_generator", {}) else ""
+           for g in generators)]
+        for r in own
+    ]  # fmt: skip
+    header = ["configuration", "tested on", "seed", "n", "AUROC", *generators]
     return [
         "",
-        "In distribution (tested on the generators it trained on):",
+        "In distribution (tested on the generators it trained on; per generator: AUROC on its "
+        "images):",
         "",
-        *markdown_table(["configuration", "tested on", "seed", "n", "AUROC"], cells),
+        *markdown_table(header, cells),
     ]
 
 
