@@ -80,8 +80,10 @@ def test_the_config_names_the_representation_and_the_checkpoint_records_it(compo
     assert cfg.data.variant == "rgb+npr"
     datamodule = instantiate(cfg.data)
     assert datamodule.preprocessing["input"] == "npr"
-    ready = compose(["experiment=densenet121_npr"])  # the protocol's best (experiments/)
+    ready = compose(["experiment=densenet121_npr"])
     assert (ready.model.net.name, ready.data.variant) == ("densenet121", "grayscale+npr")
+    ready = compose(["experiment=densenet121_npr_blurjpeg"])  # the protocol's best (experiments/)
+    assert (ready.model.net.name, ready.data.variant) == ("densenet121", "grayscale+blurjpeg+npr")
     cfg = compose(["data=grayscale", "augment=blur_jpeg", "data.input=highpass"])
     assert cfg.data.variant == "grayscale+blurjpeg+highpass"
     assert instantiate(cfg.data).preprocessing["channels"] == 1
