@@ -2,7 +2,7 @@
 # Leave-one-generator-out on the demo (issue 19): which input representation carries to a
 # generator a model never saw. Each sweep is `sweep=logo` (5 folds: each of the mix demo's four
 # learned decoders and its hand-made up-convolution held out once) at the demo's default budget;
-# the table at the end is rebuilt over all of them. About 1 h 40 min on 2 CPU cores.
+# the table at the end is rebuilt over all of them. About 90 min on 2 CPU cores.
 #   bash experiments/generalisation/run.sh OUT_DIR
 set -euo pipefail
 out=${1:?usage: run.sh OUT_DIR}
