@@ -97,10 +97,6 @@ def write_test_outputs(
     }
     if found.embedding_probe is not None:
         results["embedding_probe"] = found.embedding_probe
-    if timings is not None:
-        results["timings"] = {**timings, "outputs": round(time.perf_counter() - started, 2)}
-    if peak_gpu_memory_gib is not None:
-        results["peak_gpu_memory_gib"] = peak_gpu_memory_gib
     groups = [test_set.samples[int(i)].group for i in outputs["index"]]
     if None not in groups and len(set(groups)) > 1:
         # A test split that knows each image's generator (a benchmark layout, the mix demo):
@@ -114,6 +110,10 @@ def write_test_outputs(
             int(analysis.get("bootstrap_seed", DEFAULT_SEED)),
         )
         write_per_generator(Path(run_dir), results["per_generator"], title)
+    if timings is not None:
+        results["timings"] = {**timings, "outputs": round(time.perf_counter() - started, 2)}
+    if peak_gpu_memory_gib is not None:
+        results["peak_gpu_memory_gib"] = peak_gpu_memory_gib
     write_results(run_dir, results)
     try:
         reliability = Path(run_dir) / RELIABILITY_FILENAME
