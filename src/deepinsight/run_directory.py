@@ -58,7 +58,8 @@ def write_test_outputs(
     started = time.perf_counter()
     outputs = model.test_outputs
     test_set = datamodule.dataset("test")
-    paths = [test_set.samples[int(i)].path for i in outputs["index"]]
+    samples = [test_set.samples[int(i)] for i in outputs["index"]]
+    paths = [sample.path for sample in samples]
     labels, scores = outputs["label"].numpy(), outputs["score"].double().numpy()
     summary = summarize_predictions(labels, scores, threshold=0.5)
     write_predictions(run_dir, paths, labels, scores)
@@ -97,7 +98,7 @@ def write_test_outputs(
     }
     if found.embedding_probe is not None:
         results["embedding_probe"] = found.embedding_probe
-    groups = [test_set.samples[int(i)].group for i in outputs["index"]]
+    groups = [sample.group for sample in samples]
     if None not in groups and len(set(groups)) > 1:
         # A test split that knows each image's generator (a benchmark layout, the mix demo):
         # the per-generator table, as evaluate writes it.

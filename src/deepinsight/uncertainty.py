@@ -109,8 +109,10 @@ def bootstrap_ci(
         size = min(_BLOCK, n_bootstrap - start)
         if clusters is not None:
             drawn = rng.integers(0, n_clusters, size=(size, n_clusters))
-            per_cluster = np.zeros((size, n_clusters))
-            np.add.at(per_cluster, (np.arange(size)[:, None], drawn), 1.0)
+            # Draw counts per (resample, cluster) in one bincount, as below per prediction.
+            flat = np.arange(size)[:, None] * n_clusters + drawn
+            per_cluster = np.bincount(flat.ravel(), minlength=size * n_clusters)
+            per_cluster = per_cluster.reshape(size, n_clusters).astype(np.float64)
             counts = (per_cluster @ membership).reshape(size, n_groups, 2)
         else:
             draws = rng.integers(0, n, size=(size, n)) if n else np.zeros((size, 0), np.int64)

@@ -26,8 +26,8 @@ MANIFEST = "demo_manifest.json"
 
 
 def demo_generators(root: Path) -> dict[str, str]:
-    """Each image's generator, by its path relative to the image folder: the decoder that made
-    a fake, or the one whose residual a real's stand-in noise copies."""
+    """Each image's generator, by its path relative to the image folder: the generator that
+    made a fake, or the one whose artifact a real's stand-in noise copies."""
     manifest = json.loads((Path(root) / MANIFEST).read_text())
     if manifest.get("params", {}).get("generator") != "mix":
         raise DeepInsightError(

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from deepinsight.evaluation.per_generator import MEAN_ROW
 from deepinsight.run_outputs import markdown_table
 
 CSV_COLUMNS = ("configuration", "held_out", "seeds", "n", "auroc", "auroc_ci95", "auroc_spread",
@@ -45,9 +46,11 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
             "n": test["n"],
             "auroc": test["auroc"], "auroc_ci95": (test.get("ci95") or {}).get("auroc"),
             "ap": test["ap"], "ap_ci95": (test.get("ci95") or {}).get("ap"),
-            # Tested on several generators: each one's AUROC (results.json's per_generator).
+            # Tested on several generators: each one's AUROC (results.json's per_generator,
+            # without its mean row).
             "per_generator": {row["generator"]: row["auroc"]
-                              for row in results.get("per_generator") or ()},
+                              for row in results.get("per_generator") or ()
+                              if row["generator"] != MEAN_ROW},
         })  # fmt: skip
     return runs
 
@@ -139,11 +142,11 @@ def in_distribution_lines(runs: Sequence[dict[str, Any]]) -> list[str]:
     own = [r for r in runs if r.get("in_distribution")]
     if not own:
         return []
-    generators = sorted({g for r in own for g in r.get("per_generator", {})} - {"mean"})
+    generators = sorted({g for r in own for g in r["per_generator"]})
     cells = [
         [r["configuration"], r["held_out"], r["seed"], r["n"],
          _cell({**r, "auroc_spread": None}, "auroc"),
-         *(f"{r['per_generator'][g]:.4f}" if g in r.get("per_generator", {}) else ""
+         *(f"{r['per_generator'][g]:.4f}" if g in r["per_generator"] else ""
            for g in generators)]
         for r in own
     ]  # fmt: skip
